@@ -1,0 +1,207 @@
+"""unifydb: one settings tree, every connection.
+
+``import unifydb`` is cheap: it loads no SQLAlchemy, dynaconf, pydantic or
+driver. The functions below use a default :class:`Registry` built on first use
+from ``settings.toml`` (or the files named by ``UNIFYDB_SETTINGS``).
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ConfigurationError,
+    DatasourceConnectionError,
+    DatasourceTimeoutError,
+    DriverNotInstalledError,
+    NotConfiguredError,
+    SettingsFileError,
+    UnifyDBError,
+    UnknownDatasourceError,
+    UnknownTypeError,
+    UnsupportedOperationError,
+)
+
+# typing and threading are left out on purpose: `import unifydb` must cost next to nothing
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import threading
+    from typing import Any
+
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from .base import Datasource
+    from .health import HealthStatus
+    from .registry import Registry
+
+__version__ = "0.1.0"
+
+_default: Registry | None = None
+_default_lock: threading.Lock | None = None
+
+
+def default_registry() -> Registry:
+    """The registry behind the module-level functions, created on first use."""
+    registry = _default
+    if registry is None:
+        with _lock():
+            if _default is None:
+                from .registry import Registry
+
+                set_default_registry(Registry())
+            registry = _default
+            assert registry is not None
+    return registry
+
+
+def _lock() -> threading.Lock:
+    global _default_lock
+    if _default_lock is None:
+        import threading
+
+        # setdefault on the module dict is atomic, so two racing threads share one lock
+        _default_lock = globals().setdefault("_default_lock_instance", threading.Lock())
+    return _default_lock
+
+
+def set_default_registry(registry: Registry | None) -> Registry | None:
+    """Replace the default registry (None: build a new one from settings on next use).
+
+    Returns the previous one, which is not closed.
+    """
+    global _default
+    previous, _default = _default, registry
+    return previous
+
+
+def get_engine(name: str) -> Engine:
+    """The SQLAlchemy engine of a SQL datasource, created once and cached."""
+    registry = _default
+    if registry is not None:
+        engine = registry._engines.get(name)
+        if engine is not None:
+            return engine
+    return default_registry().get_engine(name)
+
+
+def get_async_engine(name: str) -> AsyncEngine:
+    """An asyncio engine for a SQL datasource, created once and cached."""
+    return default_registry().get_async_engine(name)
+
+
+def get_client(name: str) -> Any:
+    """The native client: MongoClient, Cassandra Session, Chroma client, MilvusClient.
+
+    For a SQL datasource, its Engine.
+    """
+    return default_registry().get_client(name)
+
+
+def get_datasource(name: str) -> Datasource:
+    """The datasource object (``.name .type .config .health_check() .close()``)."""
+    return default_registry().get_datasource(name)
+
+
+def health_check(*names: str, timeout: float | None = None) -> dict[str, HealthStatus]:
+    """Check every configured datasource (or those named) in parallel, each bounded."""
+    return default_registry().health_check(names or None, timeout=timeout)
+
+
+def session(name: str | None = None, *, readonly: bool = False, **options: Any) -> Any:
+    """``with unifydb.session("orders") as s:`` -- an ORM Session that commits on
+    success and rolls back on error; models with ``__datasource__`` route to theirs."""
+    from .orm import session as _session
+
+    return _session(name, readonly=readonly, registry=default_registry(), **options)
+
+
+def sessionmaker(name: str | None = None, *, readonly: bool = False, **options: Any) -> Any:
+    """A ``sqlalchemy.orm.sessionmaker`` with the same routing, for frameworks."""
+    from .orm import sessionmaker as _sessionmaker
+
+    return _sessionmaker(name, readonly=readonly, registry=default_registry(), **options)
+
+
+def async_session(name: str | None = None, *, readonly: bool = False, **options: Any) -> Any:
+    """``async with unifydb.async_session("orders") as s:`` -- the asyncio twin."""
+    from .orm import async_session as _async_session
+
+    return _async_session(name, readonly=readonly, registry=default_registry(), **options)
+
+
+def async_sessionmaker(name: str | None = None, *, readonly: bool = False, **options: Any) -> Any:
+    from .orm import async_sessionmaker_for
+
+    return async_sessionmaker_for(name, readonly=readonly, registry=default_registry(), **options)
+
+
+def vectors(name: str) -> Any:
+    """The unified vector API (create/upsert/query/get/delete/count) over Chroma or Milvus."""
+    return default_registry().vectors(name)
+
+
+def close_all() -> None:
+    """Release every pool and client of the default registry."""
+    registry = _default
+    if registry is not None:
+        registry.close_all()
+
+
+def register(type_name: str, implementation: Any = None) -> Any:
+    """Register a datasource implementation for ``type_name`` (a decorator, too)."""
+    from .registry import register as _register
+
+    return _register(type_name, implementation)
+
+
+_LAZY = {
+    "Registry": ("registry", "Registry"),
+    "HealthStatus": ("health", "HealthStatus"),
+    "Datasource": ("base", "Datasource"),
+    "SQLDatasource": ("base", "SQLDatasource"),
+    "DatasourceFactory": ("factory", "DatasourceFactory"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'unifydb' has no attribute {name!r}")
+
+
+__all__ = [
+    "ConfigurationError",
+    "Datasource",
+    "DatasourceConnectionError",
+    "DatasourceFactory",
+    "DatasourceTimeoutError",
+    "DriverNotInstalledError",
+    "HealthStatus",
+    "NotConfiguredError",
+    "Registry",
+    "SQLDatasource",
+    "SettingsFileError",
+    "UnifyDBError",
+    "UnknownDatasourceError",
+    "UnknownTypeError",
+    "UnsupportedOperationError",
+    "__version__",
+    "async_session",
+    "async_sessionmaker",
+    "close_all",
+    "default_registry",
+    "get_async_engine",
+    "get_client",
+    "get_datasource",
+    "get_engine",
+    "health_check",
+    "register",
+    "session",
+    "sessionmaker",
+    "set_default_registry",
+    "vectors",
+]

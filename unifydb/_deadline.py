@@ -1,0 +1,80 @@
+"""A deadline of our own around calls that may block in a driver.
+
+Drivers' own timeouts are not enough: against a listener that accepts and never
+answers, oracledb with ``tcp_connect_timeout=5`` and pyodbc/FreeTDS with a 5 s
+login timeout were both still blocked after minutes. A blocked C call cannot be
+interrupted from Python, so the call runs in a daemon thread and the caller
+stops waiting when the deadline passes. ``interrupt`` (for example shutting
+down the socket underneath) lets the abandoned thread finish early, and
+``discard`` cleans up a result that arrives after the caller gave up, so a late
+connection is closed rather than leaked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .errors import DatasourceTimeoutError
+
+T = TypeVar("T")
+
+
+def call_with_deadline(
+    fn: Callable[[], T],
+    timeout: float | None,
+    *,
+    datasource: str,
+    action: str,
+    interrupt: Callable[[], Any] | None = None,
+    discard: Callable[[T], Any] | None = None,
+) -> T:
+    """Return ``fn()``, or raise :class:`DatasourceTimeoutError` after ``timeout`` seconds."""
+    if timeout is None:
+        return fn()
+    outcome: list[Any] = []
+    finished = threading.Event()
+    guard = threading.Lock()
+    abandoned = False
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome.append((False, error))
+        with guard:
+            late = abandoned
+            finished.set()
+        if late and discard is not None and outcome[0][0]:
+            _quietly(discard, outcome[0][1])
+
+    worker = threading.Thread(target=run, name=f"unifydb:{datasource}:{action}", daemon=True)
+    worker.start()
+    if not finished.wait(timeout):
+        with guard:
+            if not finished.is_set():
+                abandoned = True
+        if abandoned:
+            if interrupt is not None:
+                _quietly(interrupt)
+            raise DatasourceTimeoutError(
+                f"{action} did not finish within {timeout:g} s",
+                datasource=datasource,
+                key="timeout",
+                fix="check that the server is reachable and answering, "
+                "or raise this datasource's 'timeout' setting",
+            )
+    succeeded, value = outcome[0]
+    if succeeded:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
+def _quietly(callback: Callable[..., Any], *args: Any) -> None:
+    # cleanup of something already abandoned: its own failure must not mask the timeout
+    try:
+        callback(*args)
+    except Exception as error:
+        logging.getLogger("unifydb").debug("cleanup after a timeout failed: %r", error)

@@ -1,0 +1,740 @@
+"""The base every datasource implementation builds on.
+
+The seed's interface is kept: ``initialize()``, ``get_client()``,
+``health_check()``, ``close()`` and the ``datasource_name``, ``config`` and
+``logger`` properties. Everything a backend would otherwise repeat lives here:
+reading settings into typed options (placeholders, ``*_file`` secrets, unknown
+keys), checking that the driver is installed, bounding health checks with a
+deadline, and keeping secrets out of every message.
+
+:class:`SQLDatasource` adds the relational half: the URL is built with
+``sqlalchemy.engine.URL.create`` and the engine with SQLAlchemy's own options.
+A relational backend module only declares its options, its drivername and its
+URL/connect arguments.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import quote, quote_plus
+
+from pydantic import SecretStr
+
+from ._deadline import call_with_deadline
+from .errors import (
+    ConfigurationError,
+    DatasourceConnectionError,
+    DriverNotInstalledError,
+    NotConfiguredError,
+    UnifyDBError,
+    UnsupportedOperationError,
+)
+from .health import HealthStatus, status_from_error
+from .options import BaseOptions, ServerSQLOptions, SQLOptions, parse_options
+from .registry import module_available
+from .settings import resolve_placeholders
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from sqlalchemy.engine import URL, Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+Category = Literal["relational", "nosql", "vector"]
+
+#: Building engines and clients imports driver and dialect modules. SQLAlchemy's
+#: dialect loader is not safe when two threads import the same dialect package
+#: at once ("cannot access submodule 'mysql' of module 'sqlalchemy.dialects'"),
+#: so building is serialized; it is local work and never waits on a network.
+_BUILD_LOCK = threading.RLock()
+
+#: keys a ``url`` setting can stand in for
+URL_FIELDS = frozenset({"host", "port", "database", "username", "password"})
+
+
+class Datasource(ABC):
+    """One named datasource: its validated options and, once asked for, its client."""
+
+    #: the ``type`` this implementation answers to
+    type_name: ClassVar[str] = ""
+    category: ClassVar[Category] = "relational"
+    options_model: ClassVar[type[BaseOptions]] = BaseOptions
+    #: ``pip install 'unifydb[<extra>]'`` installs the driver
+    extra: ClassVar[str | None] = None
+    #: importable modules the driver consists of (checked before first use)
+    driver_modules: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str, options: BaseOptions | Mapping[str, Any] | None = None) -> None:
+        if options is None or isinstance(options, Mapping):
+            options = parse_options(
+                self.options_model, dict(options or {}), datasource=name, type_name=self.type_name
+            )
+        self._name = name
+        self._options = options
+        self._lock = threading.RLock()
+        self._initialized = False
+        self._logger = logging.getLogger(f"unifydb.datasources.{name}")
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_settings(cls, name: str, entry: Mapping[str, Any]) -> Self:
+        """Build from one raw settings entry: placeholders, secret files, then typed options."""
+        resolved: dict[str, Any] = {}
+        unresolved: dict[str, list[str]] = {}
+        for key, raw in entry.items():
+            value, missing = resolve_placeholders(raw)
+            if missing:
+                unresolved[key] = missing
+            elif value != "":  # an empty value means "not given", so defaults apply
+                resolved[key] = value
+        for key in list(unresolved):
+            if cls._covered(key, resolved):
+                del unresolved[key]
+        if unresolved:
+            variables = list(
+                dict.fromkeys(var for missing in unresolved.values() for var in missing)
+            )
+            plural = len(variables) > 1
+            raise NotConfiguredError(
+                f"not configured: environment variable{'s' if plural else ''} "
+                f"{', '.join(variables)} {'are' if plural else 'is'} not set",
+                missing=variables,
+                datasource=name,
+                key=next(iter(unresolved)),
+                fix=f"export {variables[0]}=... (an empty value counts as set), "
+                "or give the key in settings",
+            )
+        resolved = cls._read_secret_files(name, resolved)
+        resolved = cls.prepare_settings(name, resolved)
+        options = parse_options(
+            cls.options_model, resolved, datasource=name, type_name=cls.type_name
+        )
+        return cls(name, options)
+
+    @classmethod
+    def _covered(cls, key: str, resolved: Mapping[str, Any]) -> bool:
+        """A key left unresolved is fine when another given key provides it."""
+        if f"{key}_file" in resolved:
+            return True
+        return bool(resolved.get("url")) and key in URL_FIELDS
+
+    @classmethod
+    def _read_secret_files(cls, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        for secret in cls.options_model.secret_fields:
+            file_key = f"{secret}_file"
+            if file_key not in data:
+                continue
+            path = Path(str(data.pop(file_key))).expanduser()
+            if secret in data:
+                raise ConfigurationError(
+                    f"both {secret!r} and {file_key!r} are set",
+                    datasource=name,
+                    key=file_key,
+                    fix=f"keep only one of {secret!r} and {file_key!r}",
+                )
+            try:
+                text = path.read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or type(error).__name__
+                raise ConfigurationError(
+                    f"cannot read the {secret} from {str(path)!r}: {reason}",
+                    datasource=name,
+                    key=file_key,
+                    fix="point it at a readable UTF-8 file holding only the secret",
+                ) from None
+            # files written by editors and `echo` end in a newline that is not part of the secret
+            data[secret] = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+        return data
+
+    @classmethod
+    def prepare_settings(cls, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Hook: reshape resolved settings before validation (e.g. split a ``url``)."""
+        return data
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def datasource_name(self) -> str:
+        return self._name
+
+    @property
+    def type(self) -> str:
+        return self.type_name
+
+    @property
+    def config(self) -> BaseOptions:
+        """The validated options; their repr hides secrets."""
+        return self._options
+
+    @property
+    def options(self) -> BaseOptions:
+        return self._options
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    @property
+    def timeout(self) -> float:
+        return self._options.timeout
+
+    @property
+    def initialized(self) -> bool:
+        return self._initialized
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} name={self._name!r} type={self.type_name!r} "
+            f"target={self.target()!r}>"
+        )
+
+    def target(self) -> str:
+        """Where this datasource points, safe to print (no secrets)."""
+        return ""
+
+    def describe(self) -> dict[str, Any]:
+        """Resolved settings for display: secrets redacted."""
+        return {
+            "name": self._name,
+            "type": self.type_name,
+            "category": self.category,
+            "target": self.target(),
+            "options": self._options.redacted(),
+        }
+
+    # ------------------------------------------------------------------ secrets
+
+    def secrets(self) -> list[str]:
+        """Every secret value this datasource holds, for scrubbing messages."""
+        values: list[str] = []
+        for field in self._options.secret_fields:
+            value = getattr(self._options, field, None)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                secret = value.get_secret_value()
+                values.append(secret)
+                values.extend(_url_passwords(secret))
+        return values
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret (raw or URL-encoded) replaced by ``***``."""
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+                if len(form) >= 3:
+                    text = text.replace(form, "***")
+        return text
+
+    def connection_error(self, action: str, error: BaseException) -> DatasourceConnectionError:
+        """A unifydb error for a driver failure, scrubbed of secrets."""
+        message = self.redact(f"{action} failed: {type(error).__name__}: {error}".strip())
+        return DatasourceConnectionError(
+            message,
+            datasource=self._name,
+            fix="check host, port, credentials and that the server is running",
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def require_driver(self) -> None:
+        """Raise :class:`DriverNotInstalledError` naming the extra when a driver is missing."""
+        for module in self.required_modules():
+            if not module_available(module):
+                extra = self.extra or self.type_name
+                raise DriverNotInstalledError(
+                    f"the Python package providing {module!r} is not installed",
+                    extra=extra,
+                    datasource=self._name,
+                    key="type",
+                    fix=f"pip install 'unifydb[{extra}]'",
+                )
+
+    def required_modules(self) -> tuple[str, ...]:
+        return self.driver_modules
+
+    def initialize(self) -> None:
+        """Check the driver and build what does not need a connection. Safe to call twice."""
+        if self._initialized:
+            return
+        with self._lock:
+            if self._initialized:
+                return
+            self.require_driver()
+            with _BUILD_LOCK:
+                self._initialize()
+            self._initialized = True
+            self._logger.debug("initialized %r", self)
+
+    def _initialize(self) -> None:  # noqa: B027 - optional hook
+        """Hook: build engines/clients that do not connect yet."""
+
+    @abstractmethod
+    def get_client(self) -> Any:
+        """The native client (an Engine for SQL datasources)."""
+
+    def health_check(self, timeout: float | None = None) -> HealthStatus:
+        """Contact the server, bounded by ``timeout`` (default: the datasource's).
+
+        Never raises for an unhealthy server: the status says what happened, and
+        ``status.raise_for_status()`` raises the unifydb error behind it.
+        """
+        limit = self.timeout if timeout is None else timeout
+        started = time.perf_counter()
+        try:
+            self.initialize()
+            version = call_with_deadline(
+                self._probe,
+                limit,
+                datasource=self._name,
+                action="health check",
+                interrupt=self._interrupt_probe,
+            )
+        except UnifyDBError as error:
+            return self._failed_status(error, started)
+        except Exception as error:  # a driver's own exception types vary per backend
+            return self._failed_status(self.connection_error("health check", error), started)
+        return HealthStatus(
+            name=self._name,
+            type=self.type_name,
+            status="ok",
+            latency_ms=(time.perf_counter() - started) * 1000,
+            server_version=version,
+            detail=self.target(),
+        )
+
+    def _failed_status(self, error: UnifyDBError, started: float) -> HealthStatus:
+        self._logger.debug("health check of %s failed: %s", self._name, error)
+        return status_from_error(
+            self._name, self.type_name, error, (time.perf_counter() - started) * 1000
+        )
+
+    @abstractmethod
+    def _probe(self) -> str | None:
+        """Talk to the server once; return its version if known. Runs under a deadline."""
+
+    def _interrupt_probe(self) -> None:  # noqa: B027 - optional hook
+        """Hook: unblock a probe that overran its deadline (e.g. shut its socket down)."""
+
+    def close(self) -> None:
+        """Release pools and clients. Safe to call twice; the datasource can be used again."""
+        with self._lock:
+            if self._initialized:
+                self._close()
+                self._initialized = False
+                self._logger.debug("closed %s", self._name)
+
+    def _close(self) -> None:  # noqa: B027 - optional hook
+        """Hook: release what ``_initialize``/``get_client`` built."""
+
+    def after_fork(self) -> None:  # noqa: B027 - optional hook
+        """Hook: called in a child process after ``os.fork()``."""
+
+    async def health_check_async(self, timeout: float | None = None) -> HealthStatus:
+        """``health_check()`` for asyncio code: runs in a worker thread, so a hung
+        server never blocks the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(self.health_check, timeout)
+
+    # ------------------------------------------------------------------ SQL-only API
+
+    def get_engine(self) -> Engine:
+        raise UnsupportedOperationError(
+            f"{self.type_name} is not a SQL datasource, so it has no SQLAlchemy engine",
+            datasource=self._name,
+            fix="use get_client() for its native client",
+        )
+
+    def get_async_engine(self) -> AsyncEngine:
+        return self.get_engine()  # type: ignore[return-value]
+
+    def replica(self) -> Datasource:
+        """Where reads may go: a replica when the datasource has them, else itself."""
+        return self
+
+
+class SQLDatasource(Datasource):
+    """A relational datasource: a SQLAlchemy engine built from typed options."""
+
+    category: ClassVar[Category] = "relational"
+    options_model: ClassVar[type[BaseOptions]] = ServerSQLOptions
+    #: ``dialect+driver`` for create_engine
+    drivername: ClassVar[str] = ""
+    #: ``dialect+driver`` for create_async_engine (None: no async driver)
+    async_drivername: ClassVar[str | None] = None
+    async_driver_modules: ClassVar[tuple[str, ...]] = ()
+    #: URL schemes a ``url`` setting may use: dialect names and, per dialect, drivers
+    url_dialects: ClassVar[frozenset[str]] = frozenset()
+    url_drivers: ClassVar[frozenset[str]] = frozenset()
+    #: one round trip that returns the server version
+    version_sql: ClassVar[str] = "SELECT 1"
+
+    def __init__(self, name: str, options: BaseOptions | Mapping[str, Any] | None = None) -> None:
+        super().__init__(name, options)
+        self._engine: Engine | None = None
+        self._async_engine: AsyncEngine | None = None
+        self._replicas: list[SQLDatasource] | None = None
+        self._replica_turn = itertools.count()
+
+    @property
+    def sql_options(self) -> SQLOptions:
+        assert isinstance(self._options, SQLOptions)
+        return self._options
+
+    # ------------------------------------------------------------------ settings
+
+    @classmethod
+    def prepare_settings(cls, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        url = data.pop("url", None)
+        if url is None:
+            return data
+        from_url = cls.fields_from_url(
+            name, str(url.get_secret_value() if isinstance(url, SecretStr) else url)
+        )
+        # separate keys win over the URL, so a password can live in password_file
+        return {**from_url, **data, "query": {**from_url.get("query", {}), **data.get("query", {})}}
+
+    @classmethod
+    def fields_from_url(cls, name: str, text: str) -> dict[str, Any]:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(text)
+        except (ArgumentError, ValueError):
+            raise ConfigurationError(
+                "is not a database URL",
+                datasource=name,
+                key="url",
+                fix=f"write it as {cls.drivername.split('+')[0]}://user:password@host:port/database",
+            ) from None
+        dialect, _, driver = url.drivername.partition("+")
+        if dialect not in cls.url_dialects or (driver and driver not in cls.url_drivers):
+            raise ConfigurationError(
+                f"URL scheme {url.drivername!r} does not match type {cls.type_name!r}",
+                datasource=name,
+                key="url",
+                fix=f"use {' or '.join(sorted(cls.url_dialects))}:// (drivers: "
+                f"{', '.join(sorted(cls.url_drivers)) or 'none'}), or change 'type'",
+            )
+        fields: dict[str, Any] = {}
+        for key, value in (
+            ("host", url.host),
+            ("port", url.port),
+            ("database", url.database),
+            ("username", url.username),
+            ("password", url.password),
+        ):
+            if value not in (None, ""):
+                fields[key] = value
+        known = set(cls.options_model.model_fields)
+        query: dict[str, str] = {}
+        for key, given in url.query.items():
+            text_value = given[-1] if isinstance(given, tuple) else given
+            if key in known and key not in URL_FIELDS:
+                fields[key] = text_value
+            else:
+                query[key] = text_value
+        if query:
+            fields["query"] = query
+        return fields
+
+    # ------------------------------------------------------------------ URL and engine
+
+    def url(self) -> URL:
+        """The SQLAlchemy URL, built field by field (never by string formatting)."""
+        return self._build_url(self.drivername)
+
+    def async_url(self) -> URL:
+        if not self.async_drivername:
+            raise UnsupportedOperationError(
+                f"no async driver is available for type {self.type_name!r}",
+                datasource=self._name,
+                fix="use get_engine() and run it in a thread, e.g. asyncio.to_thread",
+            )
+        return self._build_url(self.async_drivername)
+
+    def _build_url(self, drivername: str) -> URL:
+        from sqlalchemy.engine import URL
+
+        options = self._options
+        assert isinstance(options, ServerSQLOptions)
+        password = options.password.get_secret_value() if options.password else None
+        return URL.create(
+            drivername,
+            username=options.username,
+            password=password or None,
+            host=options.host,
+            port=options.port or self.default_port(),
+            database=options.database,
+            query={**self.url_query(), **options.query},
+        )
+
+    def default_port(self) -> int | None:
+        return None
+
+    def url_query(self) -> dict[str, str]:
+        """Hook: driver options that belong in the URL's query string."""
+        return {}
+
+    def connect_args(self) -> dict[str, Any]:
+        """Hook: keyword arguments for the DBAPI connect(); settings' connect_args win."""
+        return {}
+
+    def async_connect_args(self) -> dict[str, Any]:
+        return self.connect_args()
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        options = self.sql_options
+        kwargs: dict[str, Any] = {
+            "pool_pre_ping": options.pool_pre_ping,
+            "echo": options.echo,
+            "echo_pool": options.echo_pool,
+            "hide_parameters": False,
+        }
+        for key in ("pool_size", "max_overflow", "pool_recycle", "pool_timeout", "pool_use_lifo"):
+            value = getattr(options, key)
+            if value is not None:
+                kwargs[key] = value
+        if options.isolation_level:
+            kwargs["isolation_level"] = options.isolation_level
+        kwargs.update(options.engine_options)
+        return kwargs
+
+    def target(self) -> str:
+        try:
+            return self.url().render_as_string(hide_password=True)
+        except UnifyDBError:
+            return ""
+
+    def _initialize(self) -> None:
+        self._engine = self._create_engine()
+
+    def _create_engine(self) -> Engine:
+        from sqlalchemy import create_engine, event
+
+        url = self.url()
+        engine = create_engine(
+            url,
+            connect_args={**self.connect_args(), **self.sql_options.connect_args},
+            **self.engine_kwargs(),
+        )
+        if self.bound_connects():
+            event.listen(engine, "do_connect", self._connect_with_deadline)
+        self.configure_engine(engine)
+        self._logger.debug("created engine for %s", engine.url.render_as_string(hide_password=True))
+        return engine
+
+    def bound_connects(self) -> bool:
+        """Whether every new DBAPI connection is bounded by our own deadline."""
+        return True
+
+    def _connect_with_deadline(
+        self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
+    ) -> Any:
+        return call_with_deadline(
+            lambda: dialect.connect(*cargs, **cparams),
+            self.timeout,
+            datasource=self._name,
+            action="connect",
+            discard=lambda late: late.close(),
+        )
+
+    def configure_engine(self, engine: Engine) -> None:
+        """Hook: add event listeners (SQLite pragmas, session settings)."""
+
+    def get_engine(self) -> Engine:
+        """The engine, created once; it connects lazily, on first use."""
+        engine = self._engine
+        if engine is None:
+            self.initialize()
+            engine = self._engine
+            assert engine is not None
+        return engine
+
+    def get_client(self) -> Engine:
+        return self.get_engine()
+
+    def get_async_engine(self) -> AsyncEngine:
+        """An asyncio engine on the type's async driver, created once."""
+        engine = self._async_engine
+        if engine is not None:
+            return engine
+        with self._lock:
+            if self._async_engine is None:
+                self.initialize()
+                with _BUILD_LOCK:
+                    self._async_engine = self._create_async_engine()
+            return self._async_engine
+
+    def _create_async_engine(self) -> AsyncEngine:
+        url = self.async_url()
+        for module in self.async_driver_modules:
+            if not module_available(module):
+                raise DriverNotInstalledError(
+                    f"the async driver {module!r} is not installed",
+                    extra=self.extra,
+                    datasource=self._name,
+                    key="type",
+                    fix=f"pip install 'unifydb[{self.extra or self.type_name}]'",
+                )
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(
+            url,
+            connect_args={**self.async_connect_args(), **self.sql_options.connect_args},
+            **self.engine_kwargs(),
+        )
+        self.configure_engine(engine.sync_engine)
+        return engine
+
+    # ------------------------------------------------------------------ replicas
+
+    def replica(self) -> SQLDatasource:
+        """The next read replica, round-robin; the primary itself when there are none."""
+        replicas = self.replicas()
+        if not replicas:
+            return self
+        return replicas[next(self._replica_turn) % len(replicas)]
+
+    def replicas(self) -> list[SQLDatasource]:
+        """One datasource per ``replicas`` entry, built on first use."""
+        if self._replicas is None:
+            with self._lock:
+                if self._replicas is None:
+                    self._replicas = [
+                        self._build_replica(index, spec)
+                        for index, spec in enumerate(self.sql_options.replicas, start=1)
+                    ]
+        return self._replicas
+
+    def _build_replica(self, index: int, spec: dict[str, Any] | str) -> SQLDatasource:
+        name = f"{self._name}.replica{index}"
+        inherited = self._options.model_dump(exclude_unset=True, exclude={"replicas"})
+        if isinstance(spec, str):
+            override = self.fields_from_url(name, spec)
+        else:
+            override = self.prepare_settings(name, self._read_secret_files(name, dict(spec)))
+        replica: SQLDatasource = type(self)(name, {**inherited, **override})
+        replica.initialize()
+        return replica
+
+    # ------------------------------------------------------------------ health and lifecycle
+
+    def _probe(self) -> str | None:
+        from sqlalchemy import text
+
+        with self.get_engine().connect() as connection:
+            version = connection.execute(text(self.version_sql)).scalar()
+        return None if version is None else str(version).splitlines()[0]
+
+    def _close(self) -> None:
+        replicas, self._replicas = self._replicas or [], None
+        for replica in replicas:
+            replica.close()
+        engine, self._engine = self._engine, None
+        async_engine, self._async_engine = self._async_engine, None
+        if engine is not None:
+            engine.dispose()
+        if async_engine is not None:
+            # an AsyncEngine's pool holds connections bound to an event loop that
+            # may be gone by now; dropping them without awaiting is the safe choice
+            async_engine.sync_engine.dispose(close=False)
+
+    def after_fork(self) -> None:
+        # the documented pattern: the child keeps the engine but never touches
+        # the parent's sockets
+        for replica in self._replicas or []:
+            replica.after_fork()
+        for engine in (self._engine, self._async_engine):
+            if engine is not None:
+                sync = getattr(engine, "sync_engine", engine)
+                sync.dispose(close=False)
+
+
+def _url_passwords(text: str) -> list[str]:
+    """The password inside a URL's userinfo, as written and decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    if "://" not in text:
+        return []
+    try:
+        netloc = urlsplit(text).netloc
+    except ValueError:
+        return []
+    userinfo, at, _ = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return []
+    raw = userinfo.split(":", 1)[1]
+    return [form for form in {raw, unquote(raw), unquote(raw.replace("+", " "))} if form]
+
+
+class ClientDatasource(Datasource):
+    """The adapter protocol for NoSQL and vector datasources.
+
+    The parallel path to :class:`SQLDatasource`: ``initialize()`` validates and
+    checks the driver without connecting; ``get_client()`` builds the native
+    client once, bounded by the datasource's ``timeout``; ``health_check()``
+    talks to the server under the same deadline; ``close()`` releases the
+    client. A backend implements ``_connect`` (build the client), ``_probe``
+    (one round trip, returns the server version) and, where the client needs
+    more than ``.close()``, ``_close_client``.
+    """
+
+    category: ClassVar[Category] = "nosql"
+
+    def __init__(self, name: str, options: BaseOptions | Mapping[str, Any] | None = None) -> None:
+        super().__init__(name, options)
+        self._client: Any = None
+
+    def get_client(self) -> Any:
+        """The native client, built on first call (connecting, bounded by ``timeout``)."""
+        client = self._client
+        if client is not None:
+            return client
+        with self._lock:
+            if self._client is None:
+                self.initialize()
+                self._client = self._guarded("connect", self._connect, discard=self._close_client)
+            return self._client
+
+    def _guarded(self, action: str, fn: Any, *, discard: Any = None) -> Any:
+        """Run ``fn`` under the deadline; driver errors become scrubbed unifydb errors."""
+        try:
+            return call_with_deadline(
+                fn, self.timeout, datasource=self._name, action=action, discard=discard
+            )
+        except UnifyDBError:
+            raise
+        except Exception as error:
+            raise self.connection_error(action, error) from None
+
+    @abstractmethod
+    def _connect(self) -> Any:
+        """Build the native client; may contact the server. Runs under a deadline."""
+
+    def _close_client(self, client: Any) -> None:
+        client.close()
+
+    def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            self._close_client(client)
+
+    async def get_async_client(self) -> Any:
+        """The driver's asyncio client, where it has one."""
+        raise UnsupportedOperationError(
+            f"the {self.type_name} driver has no asyncio client",
+            datasource=self._name,
+            fix="use get_client() in a thread (asyncio.to_thread)",
+        )

@@ -1,0 +1,1 @@
+"""NoSQL datasources: native clients behind the adapter protocol."""

@@ -1,0 +1,1 @@
+"""Relational datasources: SQLAlchemy engines."""

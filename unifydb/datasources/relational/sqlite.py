@@ -1,0 +1,110 @@
+"""SQLite through the standard library's sqlite3 (``sqlite``), async via aiosqlite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from unifydb.base import SQLDatasource
+from unifydb.options import BaseOptions, SQLOptions
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+MEMORY = ":memory:"
+
+
+class SQLiteOptions(SQLOptions):
+    database: str = Field(MEMORY, description="File path, or :memory:.")
+    foreign_keys: bool = Field(True, description="PRAGMA foreign_keys=ON on every connection.")
+    journal_mode: Literal["delete", "truncate", "persist", "memory", "wal", "off"] | None = Field(
+        None, description="PRAGMA journal_mode; 'wal' lets readers run beside a writer."
+    )
+    synchronous: Literal["off", "normal", "full", "extra"] | None = None
+    create_dirs: bool = Field(True, description="Create the file's folder when missing.")
+    pool_recycle: int | None = None
+
+
+class SQLiteDatasource(SQLDatasource):
+    type_name = "sqlite"
+    options_model: ClassVar[type[BaseOptions]] = SQLiteOptions
+    extra = "sqlite"
+    driver_modules = ("sqlite3",)
+    drivername = "sqlite"
+    async_drivername = "sqlite+aiosqlite"
+    async_driver_modules = ("aiosqlite",)
+    url_dialects = frozenset({"sqlite"})
+    url_drivers = frozenset({"pysqlite", "aiosqlite"})
+    version_sql = "SELECT sqlite_version()"
+
+    @property
+    def sqlite_options(self) -> SQLiteOptions:
+        assert isinstance(self._options, SQLiteOptions)
+        return self._options
+
+    @property
+    def in_memory(self) -> bool:
+        return self.sqlite_options.database in ("", MEMORY)
+
+    def _build_url(self, drivername: str) -> URL:
+        from sqlalchemy.engine import URL
+
+        database = None if self.in_memory else self.sqlite_options.database
+        return URL.create(drivername, database=database, query=self.sqlite_options.query)
+
+    def connect_args(self) -> dict[str, Any]:
+        # sqlite3's timeout is how long a writer waits for a lock
+        args: dict[str, Any] = {"timeout": self.timeout}
+        if self.in_memory:
+            args["check_same_thread"] = False
+        return args
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        kwargs = super().engine_kwargs()
+        if self.in_memory:
+            from sqlalchemy.pool import StaticPool
+
+            # one connection for everyone, or each would see its own empty database
+            kwargs["poolclass"] = StaticPool
+            for key in ("pool_size", "max_overflow", "pool_timeout", "pool_use_lifo"):
+                kwargs.pop(key, None)
+        return kwargs
+
+    def bound_connects(self) -> bool:
+        return False  # a local file: lock waits are bounded by sqlite's own timeout
+
+    def _initialize(self) -> None:
+        if not self.in_memory and self.sqlite_options.create_dirs:
+            Path(self.sqlite_options.database).expanduser().parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        super()._initialize()
+
+    def configure_engine(self, engine: Engine) -> None:
+        from sqlalchemy import event
+
+        pragmas = []
+        options = self.sqlite_options
+        if options.foreign_keys:
+            pragmas.append("PRAGMA foreign_keys=ON")
+        if options.journal_mode:
+            pragmas.append(f"PRAGMA journal_mode={options.journal_mode.upper()}")
+        if options.synchronous:
+            pragmas.append(f"PRAGMA synchronous={options.synchronous.upper()}")
+        if not pragmas:
+            return
+
+        def apply_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                for pragma in pragmas:
+                    cursor.execute(pragma)
+            finally:
+                cursor.close()
+
+        event.listen(engine, "connect", apply_pragmas)
+
+    def target(self) -> str:
+        return f"sqlite:///{self.sqlite_options.database}" if not self.in_memory else "sqlite://"

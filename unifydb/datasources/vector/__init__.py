@@ -1,0 +1,1 @@
+"""Vector datasources: native clients plus the unified vector API."""

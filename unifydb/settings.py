@@ -1,0 +1,341 @@
+"""Where datasource settings come from, and how placeholders resolve.
+
+Files are read with dynaconf (TOML, YAML, JSON, ``.secrets.toml``, dynaconf
+environments, ``@format``/``@jinja`` values). On top of them, environment
+variables ``UNIFYDB_DATASOURCES__<NAME>__<KEY>`` override any file; their values
+are kept as the exact strings the user set and typed later, per datasource
+type, so a password such as ``1e5`` or ``true`` is never turned into a number
+or a boolean.
+
+``${VAR}`` and ``${VAR:-default}`` placeholders are *not* resolved here: they
+resolve when a datasource is first used (:func:`resolve_placeholders`), so an
+unset variable of an unused datasource is no error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import SettingsFileError
+
+ENV_PREFIX = "UNIFYDB_"
+ENV_DATASOURCES_PREFIX = "UNIFYDB_DATASOURCES__"
+SETTINGS_ENV_VAR = "UNIFYDB_SETTINGS"
+ENVIRONMENT_ENV_VAR = "UNIFYDB_ENV"
+DEFAULT_ENVIRONMENT = "development"
+DEFAULT_FILES = ("settings.toml", ".secrets.toml")
+SUPPORTED_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+
+# ${VAR} or ${VAR:-default}; $${...} is a literal "${...}"
+_PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def placeholder_variables(value: Any) -> list[str]:
+    """Names of the environment variables a raw value refers to."""
+    found: list[str] = []
+    for text in _strings(value):
+        for match in _PLACEHOLDER.finditer(text):
+            if not match.group(1):
+                found.append(match.group(2))
+    return found
+
+
+def missing_variables(value: Any, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Variables referred to without a default that are not set."""
+    env = os.environ if environ is None else environ
+    missing: list[str] = []
+    for text in _strings(value):
+        for match in _PLACEHOLDER.finditer(text):
+            escaped, name, default = match.groups()
+            if not escaped and default is None and name not in env and name not in missing:
+                missing.append(name)
+    return missing
+
+
+def resolve_placeholders(
+    value: Any, environ: Mapping[str, str] | None = None
+) -> tuple[Any, list[str]]:
+    """Substitute placeholders everywhere inside ``value``.
+
+    Returns the resolved value and the variables that were unset (their
+    placeholders stay in the text, so nothing is silently replaced by "").
+    ``${VAR:-default}`` takes the default when VAR is unset or empty, as in a
+    POSIX shell. Substituted text is never expanded again.
+    """
+    env = os.environ if environ is None else environ
+    missing: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        escaped, name, default = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        current = env.get(name)
+        if default is not None:
+            return current if current else default
+        if current is None:
+            if name not in missing:
+                missing.append(name)
+            return match.group(0)
+        return current
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return _PLACEHOLDER.sub(substitute, item) if "$" in item else item
+        if isinstance(item, Mapping):
+            return {key: walk(sub) for key, sub in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [walk(sub) for sub in item]
+        return item
+
+    return walk(value), missing
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for sub in value.values():
+            yield from _strings(sub)
+    elif isinstance(value, (list, tuple)):
+        for sub in value:
+            yield from _strings(sub)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def settings_files(cwd: Path | None = None) -> tuple[list[Path], bool]:
+    """The files to load, and whether the user named them explicitly.
+
+    ``UNIFYDB_SETTINGS`` (comma-separated) wins; otherwise ``settings.toml`` and
+    ``.secrets.toml`` in the current directory, where they exist.
+    """
+    base = cwd or Path.cwd()
+    named = os.environ.get(SETTINGS_ENV_VAR, "").strip()
+    if named:
+        return [_absolute(part.strip(), base) for part in named.split(",") if part.strip()], True
+    return [base / name for name in DEFAULT_FILES if (base / name).is_file()], False
+
+
+def _absolute(path: str, base: Path) -> Path:
+    candidate = Path(os.path.expanduser(path))
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def load_files(
+    paths: Iterable[str | os.PathLike[str]], *, apply_env: bool = True
+) -> dict[str, Any]:
+    """Read settings files with dynaconf and return the ``datasources`` tree.
+
+    Files may be flat (a top-level ``datasources`` table, as the seed's
+    ``datasources.yaml``) or split into dynaconf environments
+    (``[default.datasources.x]``, ``[production.datasources.x]``); both kinds
+    merge, with the active environment (``UNIFYDB_ENV``, default
+    "development") over the flat tables over ``default``, and ``global`` last.
+    """
+    files = [Path(p) for p in paths]
+    for path in files:
+        _check_readable(path)
+    if files:
+        from dynaconf import Dynaconf
+
+        loaded = Dynaconf(
+            settings_files=[str(p) for p in files],
+            environments=False,
+            merge_enabled=True,
+            load_dotenv=False,
+            # environment variables are applied by apply_env_overrides, untyped
+            loaders=[],
+            core_loaders=["TOML", "YAML", "JSON"],
+        )
+        try:
+            tree = _plain(loaded.as_dict())
+        except Exception as error:  # dynaconf reports parse errors as many different types
+            raise SettingsFileError(
+                f"could not read settings from {', '.join(map(str, files))}: "
+                f"{type(error).__name__}: {error}",
+                fix="correct the file's syntax (TOML, YAML or JSON)",
+            ) from None
+    else:
+        tree = {}
+    datasources = merge_environments(tree, os.environ.get(ENVIRONMENT_ENV_VAR))
+    if apply_env:
+        datasources = apply_env_overrides(datasources)
+    return datasources
+
+
+def _check_readable(path: Path) -> None:
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise SettingsFileError(
+            f"settings file {str(path)!r} has an unsupported extension",
+            key=SETTINGS_ENV_VAR,
+            fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SettingsFileError(
+            f"cannot read settings file {str(path)!r}: {error.strerror or error}",
+            key=SETTINGS_ENV_VAR,
+            fix="check the path in UNIFYDB_SETTINGS, or create the file",
+        ) from None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SettingsFileError(
+            f"settings file {str(path)!r} is not valid UTF-8 (byte {error.start})",
+            fix="save the file as UTF-8",
+        ) from None
+
+
+def merge_environments(tree: Mapping[str, Any], environment: str | None) -> dict[str, Any]:
+    """Flatten dynaconf-style environment sections into one ``datasources`` tree."""
+    sections = {str(key).lower(): value for key, value in tree.items()}
+    active = (environment or DEFAULT_ENVIRONMENT).lower()
+    layers = [
+        _section_datasources(sections.get("default")),
+        sections.get("datasources"),
+        _section_datasources(sections.get(active)) if active not in ("default", "global") else None,
+        _section_datasources(sections.get("global")),
+    ]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if layer is None:
+            continue
+        if not isinstance(layer, Mapping):
+            raise SettingsFileError(
+                f"'datasources' must be a table of named datasources, not {type(layer).__name__}",
+                key="datasources",
+                fix="write [datasources.<name>] tables (or datasources: <name>: in YAML)",
+            )
+        for name, entry in layer.items():
+            merged = merge_entry(merged, str(name), entry)
+    return merged
+
+
+def _section_datasources(section: Any) -> Any:
+    if isinstance(section, Mapping):
+        for key, value in section.items():
+            if str(key).lower() == "datasources":
+                return value
+    return None
+
+
+def merge_entry(tree: dict[str, Any], name: str, entry: Any) -> dict[str, Any]:
+    """Merge one datasource entry into ``tree``; names and first-level keys are case-insensitive."""
+    key = name.lower()
+    if not isinstance(entry, Mapping):
+        # kept as-is: the registry reports it against this datasource's name,
+        # so one broken entry never hides the others
+        tree[key] = entry
+        return tree
+    current = tree.get(key)
+    merged: dict[str, Any] = dict(current) if isinstance(current, Mapping) else {}
+    for option, value in entry.items():
+        option_key = str(option).lower()
+        previous = merged.get(option_key)
+        if isinstance(previous, Mapping) and isinstance(value, Mapping):
+            merged[option_key] = _deep_merge(previous, value)
+        else:
+            merged[option_key] = value
+    tree[key] = merged
+    return tree
+
+
+def _deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in update.items():
+        if isinstance(result.get(key), Mapping) and isinstance(value, Mapping):
+            result[key] = _deep_merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def apply_env_overrides(
+    datasources: dict[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Apply ``UNIFYDB_DATASOURCES__<NAME>__<KEY>[__<SUBKEY>...]`` variables.
+
+    Values stay the strings the user wrote; the typed option models turn
+    ``"5432"`` into an int and ``"false"`` into False where the field asks for
+    it. A value that starts with ``[`` or ``{`` and parses as a TOML/JSON list
+    or table becomes one (contact points, connect args); anything else stays
+    text. ``@int``-style dynaconf tokens are honoured.
+    """
+    env = os.environ if environ is None else environ
+    for variable in sorted(env):
+        if not variable.upper().startswith(ENV_DATASOURCES_PREFIX):
+            continue
+        path = [part for part in variable[len(ENV_DATASOURCES_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        value: Any = _parse_env_value(env[variable])
+        name = path[0]
+        if len(path) == 1:
+            if not isinstance(value, Mapping):
+                raise SettingsFileError(
+                    f"{variable} must hold a table of options, e.g. '{{type=\"sqlite\"}}'",
+                    datasource=name.lower(),
+                    key=variable,
+                    fix=f"set {variable}__<KEY> for each option instead",
+                )
+            merge_entry(datasources, name, value)
+            continue
+        for part in reversed(path[2:]):
+            value = {part: value}
+        merge_entry(datasources, name, {path[1]: value})
+    return datasources
+
+
+def _parse_env_value(text: str) -> Any:
+    stripped = text.strip()
+    if not stripped.startswith(("[", "{", "@")):
+        return text
+    from dynaconf.utils.parse_conf import parse_conf_data
+
+    try:
+        parsed = parse_conf_data(text, tomlfy=True, box_settings={})
+    except Exception:  # not TOML after all: the text is the value
+        return text
+    if stripped.startswith("@") or isinstance(parsed, (list, dict)):
+        return _plain(parsed)
+    return text
+
+
+def _plain(value: Any) -> Any:
+    """Dynaconf boxes -> plain dicts and lists (cheap to copy, safe to hand out)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(sub) for key, sub in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(sub) for sub in value]
+    return value
+
+
+def from_source(source: Any) -> dict[str, Any]:
+    """The ``datasources`` tree from whatever :class:`unifydb.Registry` was given.
+
+    ``None`` loads the default files; a path or list of paths loads those; a
+    Dynaconf object or any mapping with a ``datasources`` key is read as-is.
+    """
+    if source is None:
+        paths, _ = settings_files()
+        return load_files(paths)
+    if isinstance(source, (str, os.PathLike)):
+        return load_files([source])
+    if isinstance(source, (list, tuple)) and all(
+        isinstance(item, (str, os.PathLike)) for item in source
+    ):
+        return load_files(source)
+    if hasattr(source, "as_dict") and callable(source.as_dict):  # a Dynaconf / LazySettings
+        return merge_environments(_plain(source.as_dict()), os.environ.get(ENVIRONMENT_ENV_VAR))
+    if isinstance(source, Mapping):
+        return merge_environments(_plain(source), os.environ.get(ENVIRONMENT_ENV_VAR))
+    raise SettingsFileError(
+        f"Registry(settings=...) got a {type(source).__name__}",
+        fix="pass a Dynaconf object, a mapping with a 'datasources' key, or a settings file path",
+    )
