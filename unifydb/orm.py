@@ -1,0 +1,216 @@
+"""ORM sessions on registry engines, with per-model routing and read replicas.
+
+``session("orders")`` is a ``sqlalchemy.orm.Session`` that commits when the
+block succeeds and rolls back when it raises. Models may declare where they
+live, as Flask-SQLAlchemy binds and Django routers do::
+
+    class Analytics(DeclarativeBase):
+        __datasource__ = "analytics"          # every subclass lives there
+
+    events = Table("events", meta, ..., info={"datasource": "analytics"})
+
+and one session routes each mapper to its datasource's engine (through
+``Session.get_bind``); what declares nothing goes to the session's own
+datasource. ``readonly=True`` sends reads to one of the datasource's
+``replicas`` (round-robin; the primary when it has none) and refuses flushes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as _sessionmaker
+
+from .errors import ConfigurationError, UnifyDBError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from .registry import Registry
+
+DATASOURCE_ATTRIBUTE = "__datasource__"
+DATASOURCE_INFO_KEY = "datasource"
+
+
+class ReadOnlySessionError(UnifyDBError):
+    """A read-only session was asked to write."""
+
+
+def datasource_of(mapper: Any = None, clause: Any = None) -> str | None:
+    """The datasource a mapped class or table declares, if any."""
+    if mapper is not None:
+        declared = getattr(mapper.class_, DATASOURCE_ATTRIBUTE, None)
+        if declared:
+            return str(declared)
+        for table in getattr(mapper, "tables", ()):
+            declared = table.info.get(DATASOURCE_INFO_KEY)
+            if declared:
+                return str(declared)
+    table = getattr(clause, "table", None)
+    if table is not None and getattr(table, "info", None):
+        declared = table.info.get(DATASOURCE_INFO_KEY)
+        if declared:
+            return str(declared)
+    return None
+
+
+class RoutingSession(Session):
+    """A Session whose ``get_bind`` asks the registry for each model's datasource."""
+
+    def __init__(
+        self,
+        *args: Any,
+        unifydb_registry: Registry,
+        unifydb_datasource: str | None = None,
+        unifydb_readonly: bool = False,
+        unifydb_async: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.unifydb_registry = unifydb_registry
+        self.unifydb_datasource = unifydb_datasource
+        self.unifydb_readonly = unifydb_readonly
+        self.unifydb_async = unifydb_async
+        if unifydb_readonly:
+            event.listen(self, "before_flush", _refuse_flush)
+
+    def get_bind(
+        self,
+        mapper: Any = None,
+        *,
+        clause: Any = None,
+        bind: Any = None,
+        **kwargs: Any,
+    ) -> Engine | Connection:
+        if bind is not None:
+            return bind  # type: ignore[no-any-return]
+        name = datasource_of(mapper, clause) or self.unifydb_datasource
+        if name is None:
+            what = getattr(getattr(mapper, "class_", None), "__name__", None) or "this statement"
+            raise ConfigurationError(
+                f"{what} declares no datasource and the session has none",
+                key=DATASOURCE_ATTRIBUTE,
+                fix="open the session with a name, unifydb.session('orders'), or set "
+                "__datasource__ on the model's base class (or info={'datasource': ...} "
+                "on its table)",
+            )
+        registry = self.unifydb_registry
+        if self.unifydb_async:
+            # an AsyncSession drives this sync session with its engines' sync halves
+            engine = (
+                registry.get_replica_async_engine(name)
+                if self.unifydb_readonly
+                else registry.get_async_engine(name)
+            )
+            return engine.sync_engine
+        if self.unifydb_readonly:
+            return registry.get_replica_engine(name)
+        return registry.get_engine(name)
+
+
+def _refuse_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySessionError(
+            "this session is read-only (readonly=True) and cannot write",
+            datasource=getattr(session, "unifydb_datasource", None),
+            fix="open a writable session for changes: unifydb.session(name)",
+        )
+
+
+def _registry(registry: Registry | None) -> Registry:
+    if registry is not None:
+        return registry
+    import unifydb
+
+    return unifydb.default_registry()
+
+
+def sessionmaker(
+    name: str | None = None,
+    *,
+    readonly: bool = False,
+    registry: Registry | None = None,
+    **options: Any,
+) -> _sessionmaker[RoutingSession]:
+    """A ``sqlalchemy.orm.sessionmaker`` for frameworks that want a factory.
+
+    ``name`` is the datasource for models that declare none; models with
+    ``__datasource__`` (or table ``info``) are routed to their own.
+    """
+    chosen = _registry(registry)
+    if name is not None:
+        chosen.entry(name)  # an unknown name is an error now, not at first query
+    return _sessionmaker(
+        class_=RoutingSession,
+        unifydb_registry=chosen,
+        unifydb_datasource=name,
+        unifydb_readonly=readonly,
+        **options,
+    )
+
+
+@contextmanager
+def session(
+    name: str | None = None,
+    *,
+    readonly: bool = False,
+    registry: Registry | None = None,
+    **options: Any,
+) -> Iterator[RoutingSession]:
+    """A session that commits on success, rolls back on error, and always closes."""
+    factory = sessionmaker(name, readonly=readonly, registry=registry, **options)
+    with factory() as current:
+        try:
+            yield current
+            if not readonly:
+                current.commit()
+        except BaseException:
+            current.rollback()
+            raise
+
+
+def async_sessionmaker_for(
+    name: str | None = None,
+    *,
+    readonly: bool = False,
+    registry: Registry | None = None,
+    **options: Any,
+) -> async_sessionmaker[AsyncSession]:
+    """An ``async_sessionmaker`` with the same routing as :func:`sessionmaker`."""
+    chosen = _registry(registry)
+    if name is not None:
+        chosen.entry(name)
+    options.setdefault("expire_on_commit", False)
+    return async_sessionmaker(
+        sync_session_class=RoutingSession,
+        unifydb_registry=chosen,
+        unifydb_datasource=name,
+        unifydb_readonly=readonly,
+        unifydb_async=True,
+        **options,
+    )
+
+
+@asynccontextmanager
+async def async_session(
+    name: str | None = None,
+    *,
+    readonly: bool = False,
+    registry: Registry | None = None,
+    **options: Any,
+) -> AsyncIterator[AsyncSession]:
+    """An ``AsyncSession`` that commits on success and rolls back on error."""
+    factory = async_sessionmaker_for(name, readonly=readonly, registry=registry, **options)
+    async with factory() as current:
+        try:
+            yield current
+            if not readonly:
+                await current.commit()
+        except BaseException:
+            await current.rollback()
+            raise
