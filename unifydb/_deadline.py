@@ -28,10 +28,13 @@ def call_with_deadline(
     *,
     datasource: str,
     action: str,
-    interrupt: Callable[[], Any] | None = None,
+    interrupt: Callable[[threading.Thread], Any] | None = None,
     discard: Callable[[T], Any] | None = None,
 ) -> T:
-    """Return ``fn()``, or raise :class:`DatasourceTimeoutError` after ``timeout`` seconds."""
+    """Return ``fn()``, or raise :class:`DatasourceTimeoutError` after ``timeout`` seconds.
+
+    ``interrupt(worker_thread)`` is called once the caller has given up.
+    """
     if timeout is None:
         return fn()
     outcome: list[Any] = []
@@ -58,7 +61,7 @@ def call_with_deadline(
                 abandoned = True
         if abandoned:
             if interrupt is not None:
-                _quietly(interrupt)
+                _quietly(interrupt, worker)
             raise DatasourceTimeoutError(
                 f"{action} did not finish within {timeout:g} s",
                 datasource=datasource,

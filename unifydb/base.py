@@ -20,7 +20,8 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, quote_plus
@@ -322,7 +323,7 @@ class Datasource(ABC):
     def _probe(self) -> str | None:
         """Talk to the server once; return its version if known. Runs under a deadline."""
 
-    def _interrupt_probe(self) -> None:  # noqa: B027 - optional hook
+    def _interrupt_probe(self, worker: threading.Thread) -> None:  # noqa: B027 - optional hook
         """Hook: unblock a probe that overran its deadline (e.g. shut its socket down)."""
 
     def close(self) -> None:
@@ -385,6 +386,12 @@ class SQLDatasource(Datasource):
         self._async_engine: AsyncEngine | None = None
         self._replicas: list[SQLDatasource] | None = None
         self._replica_turn = itertools.count()
+        #: thread id -> socket fd of the connection it is pinging or probing with,
+        #: so a health check that overran its deadline can be unblocked. Entries
+        #: are removed under the lock before the connection can be closed, so a
+        #: recorded fd is never a reused one.
+        self._in_use: dict[int, int] = {}
+        self._in_use_lock = threading.Lock()
 
     @property
     def sql_options(self) -> SQLOptions:
@@ -531,6 +538,7 @@ class SQLDatasource(Datasource):
         )
         if self.bound_connects():
             event.listen(engine, "do_connect", self._connect_with_deadline)
+        self._track_pings(engine)
         self.configure_engine(engine)
         self._logger.debug("created engine for %s", engine.url.render_as_string(hide_password=True))
         return engine
@@ -549,6 +557,41 @@ class SQLDatasource(Datasource):
             action="connect",
             discard=lambda late: late.close(),
         )
+
+    def _track_pings(self, engine: Engine) -> None:
+        # pool_pre_ping pings a pooled connection before handing it out; against a
+        # server that stopped answering that ping blocks, so it is tracked too
+        dialect = engine.dialect
+        ping = dialect.do_ping
+
+        def tracked_ping(dbapi_connection: Any) -> bool:
+            with self._tracking(dbapi_connection):
+                return ping(dbapi_connection)
+
+        dialect.do_ping = tracked_ping  # type: ignore[method-assign]
+
+    @contextmanager
+    def _tracking(self, dbapi_connection: Any) -> Iterator[None]:
+        ident = threading.get_ident()
+        fd = self.socket_fd(dbapi_connection)
+        if fd is None:
+            yield
+            return
+        with self._in_use_lock:
+            self._in_use[ident] = fd
+        try:
+            yield
+        finally:
+            with self._in_use_lock:
+                self._in_use.pop(ident, None)
+
+    def socket_fd(self, dbapi_connection: Any) -> int | None:
+        """The connection's socket file descriptor, where the driver exposes it."""
+        fileno = getattr(dbapi_connection, "fileno", None)
+        try:
+            return int(fileno()) if fileno is not None else None
+        except Exception:  # closed, or a driver that refuses: nothing to interrupt
+            return None
 
     def configure_engine(self, engine: Engine) -> None:
         """Hook: add event listeners (SQLite pragmas, session settings)."""
@@ -635,8 +678,22 @@ class SQLDatasource(Datasource):
         from sqlalchemy import text
 
         with self.get_engine().connect() as connection:
-            version = connection.execute(text(self.version_sql)).scalar()
+            dbapi_connection = connection.connection.dbapi_connection
+            self.bound_statement(dbapi_connection)
+            with self._tracking(dbapi_connection):
+                version = connection.execute(text(self.version_sql)).scalar()
         return None if version is None else str(version).splitlines()[0]
+
+    def bound_statement(self, dbapi_connection: Any) -> None:
+        """Hook: give the probe's statement a driver-side timeout where one exists."""
+
+    def _interrupt_probe(self, worker: threading.Thread) -> None:
+        # shutdown() wakes the blocked read; SQLAlchemy then sees a disconnect
+        # and the pool drops that connection. Nothing else shares the socket.
+        with self._in_use_lock:
+            fd = self._in_use.pop(worker.ident or -1, None)
+            if fd is not None:
+                shutdown_socket(fd)
 
     def _close(self) -> None:
         replicas, self._replicas = self._replicas or [], None
@@ -660,6 +717,15 @@ class SQLDatasource(Datasource):
             if engine is not None:
                 sync = getattr(engine, "sync_engine", engine)
                 sync.dispose(close=False)
+
+
+def shutdown_socket(fd: int) -> None:
+    """shutdown() the socket behind ``fd`` (a duplicate is used, so the owner's fd stays valid)."""
+    import os
+    import socket
+
+    with socket.socket(fileno=os.dup(fd)) as duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
 
 
 def _url_passwords(text: str) -> list[str]:

@@ -43,3 +43,10 @@ class MariaDBDatasource(MySQLDatasource):
             args["ssl"] = True
             args["ssl_verify_cert"] = options.ssl_mode in ("verify_ca", "verify_identity")
         return args
+
+    def socket_fd(self, dbapi_connection: Any) -> int | None:
+        # the connector has no fileno(); it exposes its socket this way
+        try:
+            return int(dbapi_connection._get_socket())
+        except Exception:  # closed connection: nothing to interrupt
+            return None

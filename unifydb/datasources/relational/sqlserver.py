@@ -87,6 +87,11 @@ class SQLServerDatasource(SQLDatasource):
     def async_connect_args(self) -> dict[str, Any]:
         return {"timeout": max(1, math.ceil(self.timeout))}
 
+    def bound_statement(self, dbapi_connection: Any) -> None:
+        if not self.uses_pymssql:
+            # pyodbc's query timeout (SQL_ATTR_QUERY_TIMEOUT), in whole seconds
+            dbapi_connection.timeout = max(1, math.ceil(self.timeout))
+
     def require_driver(self) -> None:
         super().require_driver()
         if self.uses_pymssql:
