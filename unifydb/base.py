@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -32,6 +33,7 @@ from ._deadline import call_with_deadline
 from .errors import (
     ConfigurationError,
     DatasourceConnectionError,
+    DatasourceTimeoutError,
     DriverNotInstalledError,
     NotConfiguredError,
     UnifyDBError,
@@ -237,12 +239,37 @@ class Datasource(ABC):
         return text
 
     def connection_error(self, action: str, error: BaseException) -> DatasourceConnectionError:
-        """A unifydb error for a driver failure, scrubbed of secrets."""
+        """A unifydb error for a driver failure, scrubbed of secrets.
+
+        A driver's own timeout becomes :class:`DatasourceTimeoutError`, so it is
+        reported like unifydb's deadline (health status "timeout").
+        """
+        if self.is_timeout(error):
+            return self.timeout_error(action, error)
         message = self.redact(f"{action} failed: {type(error).__name__}: {error}".strip())
         return DatasourceConnectionError(
             message,
             datasource=self._name,
             fix="check host, port, credentials and that the server is running",
+        )
+
+    def timeout_error(
+        self, action: str, error: BaseException | None = None
+    ) -> DatasourceTimeoutError:
+        cause = f" ({type(error).__name__})" if error is not None else ""
+        return DatasourceTimeoutError(
+            self.redact(f"{action} did not finish within {self.timeout:g} s{cause}"),
+            datasource=self._name,
+            key="timeout",
+            fix="check that the server is reachable and answering, "
+            "or raise this datasource's 'timeout' setting",
+        )
+
+    def is_timeout(self, error: BaseException) -> bool:
+        """Whether a driver error means "no answer in time". Backends add their own kinds."""
+        return any(
+            isinstance(item, TimeoutError) or _TIMEOUT_NAME.search(type(item).__name__)
+            for item in error_chain(error)
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -362,6 +389,14 @@ class Datasource(ABC):
     def replica(self) -> Datasource:
         """Where reads may go: a replica when the datasource has them, else itself."""
         return self
+
+    def vectors(self) -> Any:
+        """The unified vector API; only vector datasources have one."""
+        raise UnsupportedOperationError(
+            f"{self.type_name} is not a vector datasource",
+            datasource=self._name,
+            fix="use a datasource of type chroma or milvus",
+        )
 
 
 class SQLDatasource(Datasource):
@@ -717,6 +752,21 @@ class SQLDatasource(Datasource):
             if engine is not None:
                 sync = getattr(engine, "sync_engine", engine)
                 sync.dispose(close=False)
+
+
+#: exception class names drivers use for their own timeouts (httpx.ReadTimeout,
+#: pymongo's NetworkTimeout, cassandra's OperationTimedOut, ...)
+_TIMEOUT_NAME = re.compile(r"Time(d)?[Oo]ut")
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions it was raised from or while handling."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def shutdown_socket(fd: int) -> None:

@@ -433,17 +433,7 @@ class Registry:
 
     def vectors(self, name: str) -> Any:
         """The unified vector API over a Chroma or Milvus datasource."""
-        datasource = self.get_datasource(name)
-        vectors = getattr(datasource, "vectors", None)
-        if vectors is None:
-            from .errors import UnsupportedOperationError
-
-            raise UnsupportedOperationError(
-                f"{datasource.type} is not a vector datasource",
-                datasource=datasource.name,
-                fix="use a datasource of type chroma or milvus",
-            )
-        return vectors()
+        return self.get_datasource(name).vectors()
 
     def get_client(self, name: str) -> Any:
         """The native client: an Engine for SQL, MongoClient, Cassandra Session, ..."""
