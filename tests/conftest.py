@@ -201,6 +201,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             _unexpected_skips.append(f"{report.nodeid}: {reason}")
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for name, value in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {value}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # in CI a backend that runs on this machine must be tested, never skipped
     if os.environ.get("CI") and _unexpected_skips and exitstatus == 0:

@@ -842,6 +842,11 @@ class ClientDatasource(Datasource):
     def _close_client(self, client: Any) -> None:
         client.close()
 
+    def after_fork(self) -> None:
+        # the parent's client owns sockets and driver threads that do not exist
+        # (or must not be touched) in the child: forget it, and build anew on use
+        self._client = None
+
     def _close(self) -> None:
         client, self._client = self._client, None
         if client is not None:

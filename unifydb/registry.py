@@ -530,7 +530,7 @@ class Registry:
             self._entries = None
 
     def _after_fork(self) -> None:
-        for datasource in list(self._datasources.values()):
+        for datasource in {id(ds): ds for ds in self._datasources.values()}.values():
             datasource.after_fork()
 
     def __enter__(self) -> Registry:

@@ -201,11 +201,6 @@ class MilvusDatasource(ClientDatasource):
             if held is not None:
                 _release_lite(held)
 
-    def after_fork(self) -> None:
-        # gRPC channels do not survive fork(); the child builds its own on next use
-        # and leaves the parent's channel alone (closing it would touch shared state)
-        self._client = None
-
     async def get_async_client(self) -> Any:
         """A new ``pymilvus.AsyncMilvusClient`` with the same settings; the caller
         closes it (``await client.close()``).
