@@ -321,7 +321,7 @@ class Datasource(ABC):
         try:
             self.initialize()
             version = call_with_deadline(
-                self._probe,
+                lambda: self._probe(limit),
                 limit,
                 datasource=self._name,
                 action="health check",
@@ -347,8 +347,12 @@ class Datasource(ABC):
         )
 
     @abstractmethod
-    def _probe(self) -> str | None:
-        """Talk to the server once; return its version if known. Runs under a deadline."""
+    def _probe(self, timeout: float) -> str | None:
+        """Talk to the server once; return its version if known.
+
+        Runs under a deadline of ``timeout`` seconds; drivers' own timeouts can
+        be set from it so their (more precise) errors arrive first.
+        """
 
     def _interrupt_probe(self, worker: threading.Thread) -> None:  # noqa: B027 - optional hook
         """Hook: unblock a probe that overran its deadline (e.g. shut its socket down)."""
@@ -709,17 +713,17 @@ class SQLDatasource(Datasource):
 
     # ------------------------------------------------------------------ health and lifecycle
 
-    def _probe(self) -> str | None:
+    def _probe(self, timeout: float) -> str | None:
         from sqlalchemy import text
 
         with self.get_engine().connect() as connection:
             dbapi_connection = connection.connection.dbapi_connection
-            self.bound_statement(dbapi_connection)
+            self.bound_statement(dbapi_connection, timeout)
             with self._tracking(dbapi_connection):
                 version = connection.execute(text(self.version_sql)).scalar()
         return None if version is None else str(version).splitlines()[0]
 
-    def bound_statement(self, dbapi_connection: Any) -> None:
+    def bound_statement(self, dbapi_connection: Any, timeout: float) -> None:
         """Hook: give the probe's statement a driver-side timeout where one exists."""
 
     def _interrupt_probe(self, worker: threading.Thread) -> None:
@@ -779,17 +783,18 @@ def shutdown_socket(fd: int) -> None:
 
 
 def _url_passwords(text: str) -> list[str]:
-    """The password inside a URL's userinfo, as written and decoded."""
-    from urllib.parse import unquote, urlsplit
+    """The password inside a URL's userinfo, as written and decoded.
 
-    if "://" not in text:
+    Split at the last "@" the way database drivers do, not with urllib: a raw
+    "#", "/" or "?" in a password would make urllib cut the URL short and miss it.
+    """
+    from urllib.parse import unquote
+
+    _, separator, rest = text.partition("://")
+    if not separator or "@" not in rest:
         return []
-    try:
-        netloc = urlsplit(text).netloc
-    except ValueError:
-        return []
-    userinfo, at, _ = netloc.rpartition("@")
-    if not at or ":" not in userinfo:
+    userinfo = rest[: rest.rfind("@")]
+    if ":" not in userinfo:
         return []
     raw = userinfo.split(":", 1)[1]
     return [form for form in {raw, unquote(raw), unquote(raw.replace("+", " "))} if form]

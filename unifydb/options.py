@@ -10,6 +10,10 @@ loosely: unknown keys are errors (with a did-you-mean), and secrets are
 from __future__ import annotations
 
 import difflib
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -19,12 +23,24 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from .errors import ConfigurationError
 
 DEFAULT_TIMEOUT = 10.0
+
+#: keys inside option tables (connect_args, query, client_options, ...) whose
+#: values are credentials: shown as '***' by redacted() and in reprs
+SENSITIVE_KEY = re.compile(
+    r"pass(?:w(?:or)?d|phrase)|^pass$|pwd|secret|token|credential|api[-_]?key|"
+    r"private[-_]?key|authorization|cookie",
+    re.IGNORECASE,
+)
+#: the password of a URL's userinfo (greedy up to the last '@', so an
+#: unescaped '@', '/' or '?' in the password is hidden too)
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)[^\s]*@")
 
 
 class BaseOptions(BaseModel):
@@ -37,6 +53,7 @@ class BaseOptions(BaseModel):
         str_strip_whitespace=False,  # secrets keep their spaces
         hide_input_in_errors=True,
         validate_default=False,
+        allow_inf_nan=False,  # nan/inf are never a timeout, a port or a pool size
     )
 
     type: str | None = Field(
@@ -52,15 +69,92 @@ class BaseOptions(BaseModel):
     #: keys whose values come from a file when ``<key>_file`` is given
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true as 1: `port = true` would connect to port 1
+        if isinstance(value, bool) and info.field_name and _numeric_field(cls, info.field_name):
+            raise ValueError("must be a number, not true/false")
+        return value
+
     def redacted(self) -> dict[str, Any]:
-        """The options as plain data with every secret replaced by ``'***'``."""
+        """The options as plain data with every secret replaced by ``'***'``.
+
+        Besides the secret fields, values under credential-like keys inside
+        tables (``connect_args = {password = ...}``, query parameters, replica
+        tables, ...) and the passwords of URLs anywhere are hidden.
+        """
         data = self.model_dump(mode="python", exclude_none=True)
         for key, value in list(data.items()):
             if isinstance(value, SecretStr):
                 data[key] = "***" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 data[key] = str(value)
+            else:
+                data[key] = mask_secrets(value)
         return data
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # pydantic's repr (and str) would print tables and URLs as they are:
+        # show what redacted() shows instead
+        try:
+            safe = self.redacted()
+        except Exception:  # a subclass's redacted() choking on a bad value
+            safe = {
+                name: "<hidden>" for name, value in self if isinstance(value, (str, dict, list))
+            }
+        for name, value in super().__repr_args__():
+            if (
+                name is not None
+                and isinstance(value, (str, dict, list, tuple))
+                and name in safe
+                and safe[name] != value
+            ):
+                yield name, safe[name]
+            else:
+                yield name, value
+
+
+def mask_secrets(value: Any) -> Any:
+    """``value`` with credential-like table entries and URL passwords replaced by '***'."""
+    if isinstance(value, SecretStr):
+        return "***" if value.get_secret_value() else ""
+    if isinstance(value, Mapping):
+        return {
+            key: "***"
+            if isinstance(key, str) and SENSITIVE_KEY.search(key) and value[key] not in (None, "")
+            else mask_secrets(value[key])
+            for key in value
+        }
+    if isinstance(value, (list, tuple)):
+        return [mask_secrets(item) for item in value]
+    if isinstance(value, str) and "://" in value:
+        return _URL_PASSWORD.sub(r"\1***@", value)
+    return value
+
+
+_NUMERIC: dict[tuple[type[BaseModel], str], bool] = {}
+
+
+def _numeric_field(model: type[BaseModel], name: str) -> bool:
+    """Whether field ``name`` takes an int or a float and never a bool."""
+    key = (model, name)
+    if key not in _NUMERIC:
+        field = model.model_fields.get(name)
+        members = _members(field.annotation) if field is not None else []
+        _NUMERIC[key] = (
+            bool(members)
+            and bool not in members
+            and any(member in (int, float) for member in members)
+        )
+    return _NUMERIC[key]
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types a (possibly Optional/Union) annotation admits, without None."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    return [annotation]
 
 
 class SQLOptions(BaseOptions):
@@ -133,48 +227,143 @@ def parse_options(
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise _configuration_error(
-            model, error, datasource=datasource, type_name=type_name
-        ) from None
+        problem = _configuration_error(
+            model, error, data, datasource=datasource, type_name=type_name
+        )
+    # raised outside the except block, so the ValidationError (whose text may
+    # quote a validator's message about a value) is not kept as __context__
+    raise problem
 
 
 def _configuration_error(
-    model: type[BaseOptions], error: ValidationError, *, datasource: str, type_name: str
+    model: type[BaseOptions],
+    error: ValidationError,
+    data: Mapping[str, Any],
+    *,
+    datasource: str,
+    type_name: str,
 ) -> ConfigurationError:
     known = sorted(model.model_fields)
-    problems: list[tuple[str, str, str]] = []
+    # location -> (message, fix); a union reports once per member, the first is kept
+    problems: dict[str | None, tuple[str, str]] = {}
     for item in error.errors(include_input=False, include_url=False):
-        location = ".".join(str(part) for part in item["loc"]) or "?"
-        top = str(item["loc"][0]) if item["loc"] else "?"
+        location, annotation = _location(model, item["loc"])
+        top = str(item["loc"][0]) if item["loc"] else None
+        message = _scrub(_message(item["msg"]), data.get(top) if top is not None else data)
         if item["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(top, known, n=1)
+            close = difflib.get_close_matches(str(top), known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append(
-                (
-                    location,
-                    f"unknown key for type {type_name!r}",
-                    f"{hint}remove it, or see the {type_name} keys in the README: "
-                    + ", ".join(known),
-                )
+            problem = (
+                f"unknown key for type {type_name!r}",
+                f"{hint}remove it, or see the {type_name} keys in the README: " + ", ".join(known),
             )
         elif item["type"] == "missing":
-            problems.append((location, "is required", f"set {location!r} (or give a 'url')"))
+            problem = ("is required", f"set {location!r} (or give a 'url')")
+        elif location is None:
+            # a check across several keys (e.g. "give 'url', or 'host'"): the message says which
+            problem = (message, f"see the {type_name} keys in the README")
         else:
-            field = model.model_fields.get(top)
-            expected = _describe_annotation(field.annotation) if field else "a valid value"
-            problems.append((location, item["msg"].lower(), f"give {expected}"))
-    key, message, fix = problems[0]
-    if len(problems) > 1:
-        others = "; ".join(f"{loc!r} {msg}" for loc, msg, _ in problems[1:])
-        message = f"{message} (also: {others})"
+            expected = (
+                _describe_annotation(annotation) if annotation is not None else "a valid value"
+            )
+            problem = (message, f"give {expected}")
+        problems.setdefault(location, problem)
+    (key, (message, fix)), *others = problems.items()
+    if others:
+        also = "; ".join(f"{loc!r} {msg}" if loc is not None else msg for loc, (msg, _) in others)
+        message = f"{message} (also: {also})"
     return ConfigurationError(message, datasource=datasource, key=key, fix=fix)
+
+
+def _message(text: str) -> str:
+    """pydantic's message as a clause: "Value error, must be ..." -> "must be ..."."""
+    for prefix in ("Value error, ", "Assertion failed, "):
+        text = text.removeprefix(prefix)
+    if text[:1].isupper() and not text[1:2].isupper():  # keep acronyms ("URL ...")
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _scrub(message: str, given: Any) -> str:
+    """A validator's message with any piece of the given value that is a secret removed.
+
+    pydantic's own messages never quote the input (``hide_input_in_errors``),
+    but a validator's may (``urllib.parse`` quotes a URL's whole netloc, say).
+    """
+    for text in _strings(given):
+        pieces = [text] if len(text) >= 3 else []
+        if "://" in text:
+            authority = text.split("://", 1)[1]
+            userinfo = authority.rpartition("@")[0]
+            if ":" in userinfo:
+                pieces.append(userinfo.split(":", 1)[1])
+        for piece in sorted(pieces, key=len, reverse=True):
+            if piece and piece in message:
+                message = message.replace(piece, "***")
+    return message
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _location(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str | None, Any]:
+    """("replicas.2", annotation there) for an error location, without pydantic's
+    union-member tags ("echo.bool", "replicas.2.dict[str,any]"); (None, None) for
+    an error about the model as a whole."""
+    if not loc:
+        return None, None
+    field = model.model_fields.get(str(loc[0]))
+    annotation: Any = field.annotation if field is not None else None
+    parts = [str(loc[0])]
+    #: the annotation at the location, before any trailing union tags narrowed it
+    at_location = annotation
+    for part in loc[1:]:
+        members = _members(annotation) if annotation is not None else []
+        if len(members) > 1 and isinstance(part, str):
+            # a union member's tag, not a key: follow the member it names, if we can
+            annotation = next((m for m in members if _tag_matches(m, part)), None)
+            continue
+        if len(members) == 1:
+            annotation = members[0]
+        parts.append(str(part))
+        annotation = at_location = _item_annotation(annotation)
+    return ".".join(parts), at_location
+
+
+def _tag_matches(member: Any, tag: str) -> bool:
+    origin = typing.get_origin(member) or member
+    name = getattr(origin, "__name__", str(origin)).lower()
+    if origin is typing.Literal:
+        name = "literal"
+    return tag.lower().startswith(name)
+
+
+def _item_annotation(annotation: Any) -> Any:
+    """The annotation of an item of a list or a value of a dict annotation."""
+    members = _members(annotation) if annotation is not None else []
+    if len(members) != 1:
+        return None
+    origin = typing.get_origin(members[0])
+    args = typing.get_args(members[0])
+    if origin is list and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
 
 
 def _describe_annotation(annotation: Any) -> str:
     """Words for what a field accepts: 'a whole number', "one of 'a', 'b'"."""
-    import types
-    import typing
-
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         parts = [

@@ -14,6 +14,7 @@ unset variable of an unused datasource is no error.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,13 @@ ENVIRONMENT_ENV_VAR = "UNIFYDB_ENV"
 DEFAULT_ENVIRONMENT = "development"
 DEFAULT_FILES = ("settings.toml", ".secrets.toml")
 SUPPORTED_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+
+#: how deep a settings tree may nest and how many values it may hold: real
+#: settings stay far below both, and deeper or bigger trees (a YAML "billion
+#: laughs" of aliases, a structure that contains itself) would otherwise hang
+#: or overflow the stack in every walk over them
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
 
 # ${VAR} or ${VAR:-default}; $${...} is a literal "${...}"
 _PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -140,9 +148,11 @@ def load_files(
     files = [Path(p) for p in paths]
     for path in files:
         _check_readable(path)
+    tree: dict[str, Any] = {}
     if files:
         from dynaconf import Dynaconf
 
+        where = ", ".join(map(str, files))
         loaded = Dynaconf(
             settings_files=[str(p) for p in files],
             environments=False,
@@ -152,16 +162,20 @@ def load_files(
             loaders=[],
             core_loaders=["TOML", "YAML", "JSON"],
         )
+        problem: SettingsFileError | None = None
         try:
-            tree = _plain(loaded.as_dict())
+            tree = _plain(loaded.as_dict(), where=f"the settings in {where}")
+        except SettingsFileError as error:
+            problem = error
         except Exception as error:  # dynaconf reports parse errors as many different types
-            raise SettingsFileError(
-                f"could not read settings from {', '.join(map(str, files))}: "
-                f"{type(error).__name__}: {error}",
+            problem = SettingsFileError(
+                f"could not read settings from {where}: {_parse_error_text(error)}",
                 fix="correct the file's syntax (TOML, YAML or JSON)",
-            ) from None
-    else:
-        tree = {}
+            )
+        if problem is not None:
+            # raised outside the except block: the parser's own error, which can
+            # quote values from the file (a password, say), is not kept as context
+            raise problem
     datasources = merge_environments(tree, os.environ.get(ENVIRONMENT_ENV_VAR))
     if apply_env:
         datasources = apply_env_overrides(datasources)
@@ -177,19 +191,87 @@ def _check_readable(path: Path) -> None:
         )
     try:
         raw = path.read_bytes()
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        reason = getattr(error, "strerror", None) or error
         raise SettingsFileError(
-            f"cannot read settings file {str(path)!r}: {error.strerror or error}",
+            f"cannot read settings file {str(path)!r}: {reason}",
             key=SETTINGS_ENV_VAR,
             fix="check the path in UNIFYDB_SETTINGS, or create the file",
         ) from None
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SettingsFileError(
             f"settings file {str(path)!r} is not valid UTF-8 (byte {error.start})",
             fix="save the file as UTF-8",
         ) from None
+    if path.suffix.lower() in (".yaml", ".yml") and "&" in text and "*" in text:
+        _check_yaml_aliases(path, text)
+
+
+def _check_yaml_aliases(path: Path, text: str) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_VALUES values.
+
+    A few lines of nested aliases ("billion laughs") expand to millions of
+    values; dynaconf would spend minutes (and gigabytes) copying them.
+    """
+    try:
+        # imported by name: mypy cannot parse dynaconf's vendored (minified) ruamel
+        yaml: Any = importlib.import_module("dynaconf.vendor.ruamel.yaml")
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except Exception:  # not valid YAML: dynaconf reports that, without the value
+        return
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, depth: int) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if depth > MAX_DEPTH:
+            return MAX_VALUES + 1  # or an alias to itself
+        sizes[id(node)] = MAX_VALUES + 1  # while counting: a node that contains itself
+        total = 1
+        for child in node.value if isinstance(node.value, list) else ():
+            for item in child if isinstance(child, tuple) else (child,):
+                total += size(item, depth + 1)
+                if total > MAX_VALUES:
+                    break
+        sizes[id(node)] = total
+        return total
+
+    for document in documents:
+        if document is not None and size(document, 0) > MAX_VALUES:
+            raise SettingsFileError(
+                f"settings file {str(path)!r} expands to more than {MAX_VALUES:,} values "
+                "(through YAML anchors and aliases) or contains itself",
+                fix="write the values out instead of nesting aliases of aliases",
+            )
+
+
+def _parse_error_text(error: BaseException) -> str:
+    """What went wrong in a file, without quoting its values.
+
+    Some parsers' messages quote values (a YAML duplicate key prints both
+    values; dynaconf's @int/@json print the text they could not convert),
+    and a value may be a password.
+    """
+    name = type(error).__name__
+    if isinstance(error, RecursionError):
+        return f"values nest more than {MAX_DEPTH} levels deep"
+    if isinstance(error, AttributeError) and "has no attribute" in str(error):
+        return "the top level is not a table of keys and values"
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if isinstance(problem, str) and mark is not None:  # YAML: where, and what, without values
+        text = "found a duplicate key" if "duplicate key" in problem else problem
+        return f"{name}: {text} (line {mark.line + 1}, column {mark.column + 1})"
+    if name in ("TOMLDecodeError", "JSONDecodeError") or isinstance(error, (ImportError, OSError)):
+        return f"{name}: {error}"  # positions and single characters, never values
+    if name == "DynaconfParseError":
+        return f"{name}: a value using a dynaconf @-token (@int, @json, ...) could not be converted"
+    if name in ("DynaconfFormatError", "DynaconfFileNotFoundError"):
+        return f"{name}: an @format/@get/@read_file value could not be evaluated"
+    return f"{name} (its details are not shown: they may quote a value from the file)"
 
 
 def merge_environments(tree: Mapping[str, Any], environment: str | None) -> dict[str, Any]:
@@ -213,6 +295,12 @@ def merge_environments(tree: Mapping[str, Any], environment: str | None) -> dict
                 fix="write [datasources.<name>] tables (or datasources: <name>: in YAML)",
             )
         for name, entry in layer.items():
+            if not str(name).strip():
+                raise SettingsFileError(
+                    "a datasource has an empty name",
+                    key="datasources",
+                    fix="give every [datasources.<name>] table a name",
+                )
             merged = merge_entry(merged, str(name), entry)
     return merged
 
@@ -274,8 +362,8 @@ def apply_env_overrides(
         path = [part for part in variable[len(ENV_DATASOURCES_PREFIX) :].split("__") if part]
         if not path:
             continue
-        value: Any = _parse_env_value(env[variable])
         name = path[0]
+        value: Any = _parse_env_value(env[variable], variable, name.lower())
         if len(path) == 1:
             if not isinstance(value, Mapping):
                 raise SettingsFileError(
@@ -292,28 +380,80 @@ def apply_env_overrides(
     return datasources
 
 
-def _parse_env_value(text: str) -> Any:
+def _parse_env_value(text: str, variable: str, datasource: str | None = None) -> Any:
     stripped = text.strip()
     if not stripped.startswith(("[", "{", "@")):
         return text
-    from dynaconf.utils.parse_conf import parse_conf_data
+    from dynaconf.utils.parse_conf import Lazy, parse_conf_data
 
     try:
         parsed = parse_conf_data(text, tomlfy=True, box_settings={})
     except Exception:  # not TOML after all: the text is the value
         return text
-    if stripped.startswith("@") or isinstance(parsed, (list, dict)):
-        return _plain(parsed)
-    return text
+    if not (stripped.startswith("@") or isinstance(parsed, (list, dict))):
+        return text
+    problem: SettingsFileError | None = None
+    if isinstance(parsed, Lazy):  # @format, @jinja, @get, @read_file: evaluate now
+        try:
+            parsed = parsed(None)
+        except Exception as error:
+            problem = SettingsFileError(
+                f"its {stripped.split()[0]} value could not be evaluated ({type(error).__name__})",
+                datasource=datasource,
+                key=variable,
+                fix="use a plain value, or a ${VAR} placeholder",
+            )
+    if problem is None and not _is_plain(parsed):
+        # @merge, @del, @insert, @empty...: meaningful only between settings files
+        problem = SettingsFileError(
+            f"the dynaconf token {stripped.split()[0]} is not supported in an environment override",
+            datasource=datasource,
+            key=variable,
+            fix="use a plain value, a TOML list or table, or @int/@float/@bool/@json/@none",
+        )
+    if problem is not None:
+        raise problem
+    return _plain(parsed, where=variable)
 
 
-def _plain(value: Any) -> Any:
-    """Dynaconf boxes -> plain dicts and lists (cheap to copy, safe to hand out)."""
+def _is_plain(value: Any) -> bool:
+    """Whether ``value`` is data (not one of dynaconf's lazy or marker objects)."""
     if isinstance(value, Mapping):
-        return {str(key): _plain(sub) for key, sub in value.items()}
+        return all(_is_plain(sub) for sub in value.values())
     if isinstance(value, (list, tuple)):
-        return [_plain(sub) for sub in value]
-    return value
+        return all(_is_plain(sub) for sub in value)
+    return not type(value).__module__.startswith("dynaconf")
+
+
+def _plain(value: Any, *, where: str = "the settings") -> Any:
+    """Dynaconf boxes -> plain dicts and lists (cheap to copy, safe to hand out).
+
+    Refuses trees deeper than MAX_DEPTH (or that contain themselves) and
+    bigger than MAX_VALUES with a :class:`SettingsFileError`.
+    """
+    count = 0
+
+    def convert(item: Any, depth: int) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_VALUES:
+            raise SettingsFileError(
+                f"too many values in {where} (more than {MAX_VALUES:,})",
+                fix="datasource settings are a few dozen keys; check for generated or "
+                "aliased values",
+            )
+        if depth > MAX_DEPTH:
+            raise SettingsFileError(
+                f"values in {where} nest more than {MAX_DEPTH} levels deep (or contain themselves)",
+                fix="datasource settings nest a few levels at most",
+            )
+        if isinstance(item, Mapping):
+            return {str(key): convert(sub, depth + 1) for key, sub in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [convert(sub, depth + 1) for sub in item]
+        return item
+
+    return convert(value, 0)
 
 
 def from_source(source: Any) -> dict[str, Any]:
@@ -332,9 +472,14 @@ def from_source(source: Any) -> dict[str, Any]:
     ):
         return load_files(source)
     if hasattr(source, "as_dict") and callable(source.as_dict):  # a Dynaconf / LazySettings
-        return merge_environments(_plain(source.as_dict()), os.environ.get(ENVIRONMENT_ENV_VAR))
+        return merge_environments(
+            _plain(source.as_dict(), where="the settings object"),
+            os.environ.get(ENVIRONMENT_ENV_VAR),
+        )
     if isinstance(source, Mapping):
-        return merge_environments(_plain(source), os.environ.get(ENVIRONMENT_ENV_VAR))
+        return merge_environments(
+            _plain(source, where="the settings mapping"), os.environ.get(ENVIRONMENT_ENV_VAR)
+        )
     raise SettingsFileError(
         f"Registry(settings=...) got a {type(source).__name__}",
         fix="pass a Dynaconf object, a mapping with a 'datasources' key, or a settings file path",

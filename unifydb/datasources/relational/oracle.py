@@ -103,9 +103,9 @@ class OracleDatasource(SQLDatasource):
             args["wallet_password"] = options.wallet_password.get_secret_value()
         return args
 
-    def bound_statement(self, dbapi_connection: Any) -> None:
+    def bound_statement(self, dbapi_connection: Any, timeout: float) -> None:
         # python-oracledb bounds every round trip by call_timeout (milliseconds)
-        dbapi_connection.call_timeout = int(self.timeout * 1000)
+        dbapi_connection.call_timeout = int(timeout * 1000)
 
     def engine_kwargs(self) -> dict[str, Any]:
         kwargs = super().engine_kwargs()

@@ -87,10 +87,10 @@ class SQLServerDatasource(SQLDatasource):
     def async_connect_args(self) -> dict[str, Any]:
         return {"timeout": max(1, math.ceil(self.timeout))}
 
-    def bound_statement(self, dbapi_connection: Any) -> None:
+    def bound_statement(self, dbapi_connection: Any, timeout: float) -> None:
         if not self.uses_pymssql:
             # pyodbc's query timeout (SQL_ATTR_QUERY_TIMEOUT), in whole seconds
-            dbapi_connection.timeout = max(1, math.ceil(self.timeout))
+            dbapi_connection.timeout = max(1, math.ceil(timeout))
 
     def require_driver(self) -> None:
         super().require_driver()

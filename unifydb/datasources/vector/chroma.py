@@ -212,7 +212,7 @@ class ChromaDatasource(ClientDatasource):
             )
         return chromadb.EphemeralClient(settings=settings, tenant=tenant, database=database)
 
-    def _probe(self) -> str | None:
+    def _probe(self, timeout: float) -> str | None:
         client = self.get_client()
         client.heartbeat()
         return str(client.get_version())

@@ -185,8 +185,8 @@ class MilvusDatasource(ClientDatasource):
         self._hold_lite()
         return MilvusClient(**self.client_arguments())
 
-    def _probe(self) -> str | None:
-        version = self.get_client().get_server_version(timeout=self.timeout)
+    def _probe(self, timeout: float) -> str | None:
+        version = self.get_client().get_server_version(timeout=timeout)
         return str(version) if version else None
 
     def _close_client(self, client: Any) -> None:
