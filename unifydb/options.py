@@ -71,10 +71,17 @@ class BaseOptions(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+    def _plain_values(cls, value: Any, info: ValidationInfo) -> Any:
         # pydantic's lax mode reads true as 1: `port = true` would connect to port 1
         if isinstance(value, bool) and info.field_name and _numeric_field(cls, info.field_name):
             raise ValueError("must be a number, not true/false")
+        # a lone surrogate ("\ud800" in JSON/YAML, undecodable bytes in an environment
+        # variable) cannot be encoded for any driver, URL or log line
+        if _has_surrogate(value):
+            raise ValueError(
+                "is not valid Unicode text (it holds a lone surrogate, e.g. from a "
+                "\\ud800 escape or bytes that are not UTF-8)"
+            )
         return value
 
     def redacted(self) -> dict[str, Any]:
@@ -131,6 +138,16 @@ def mask_secrets(value: Any) -> Any:
     if isinstance(value, str) and "://" in value:
         return _URL_PASSWORD.sub(r"\1***@", value)
     return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, Mapping):
+        return any(_has_surrogate(key) or _has_surrogate(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogate(item) for item in value)
+    return False
 
 
 _NUMERIC: dict[tuple[type[BaseModel], str], bool] = {}
@@ -249,7 +266,8 @@ def _configuration_error(
     for item in error.errors(include_input=False, include_url=False):
         location, annotation = _location(model, item["loc"])
         top = str(item["loc"][0]) if item["loc"] else None
-        message = _scrub(_message(item["msg"]), data.get(top) if top is not None else data)
+        given = data.get(top) if top is not None else data
+        message = _scrub(_message(item["msg"]), given, secret=top in model.secret_fields)
         if item["type"] == "extra_forbidden":
             close = difflib.get_close_matches(str(top), known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -284,14 +302,15 @@ def _message(text: str) -> str:
     return text
 
 
-def _scrub(message: str, given: Any) -> str:
-    """A validator's message with any piece of the given value that is a secret removed.
+def _scrub(message: str, given: Any, *, secret: bool = False) -> str:
+    """A validator's message with the given value, and any URL password in it, removed.
 
     pydantic's own messages never quote the input (``hide_input_in_errors``),
     but a validator's may (``urllib.parse`` quotes a URL's whole netloc, say).
+    Short values of other keys stay: "one" may well be a word of the message.
     """
     for text in _strings(given):
-        pieces = [text] if len(text) >= 3 else []
+        pieces = [text] if len(text) >= (3 if secret else 8) else []
         if "://" in text:
             authority = text.split("://", 1)[1]
             userinfo = authority.rpartition("@")[0]

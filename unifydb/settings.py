@@ -164,7 +164,7 @@ def load_files(
         )
         problem: SettingsFileError | None = None
         try:
-            tree = _plain(loaded.as_dict(), where=f"the settings in {where}")
+            tree = _plain(loaded.as_dict(), where=where)
         except SettingsFileError as error:
             problem = error
         except Exception as error:  # dynaconf reports parse errors as many different types
@@ -263,7 +263,9 @@ def _parse_error_text(error: BaseException) -> str:
     problem = getattr(error, "problem", None)
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     if isinstance(problem, str) and mark is not None:  # YAML: where, and what, without values
-        text = "found a duplicate key" if "duplicate key" in problem else problem
+        # a duplicate key prints both values; an unquoted value starting with '*' or '&'
+        # is read as an alias or anchor, whose name is then quoted
+        text = "found a duplicate key" if "duplicate key" in problem else _unquoted(problem)
         return f"{name}: {text} (line {mark.line + 1}, column {mark.column + 1})"
     if name in ("TOMLDecodeError", "JSONDecodeError") or isinstance(error, (ImportError, OSError)):
         return f"{name}: {error}"  # positions and single characters, never values
@@ -272,6 +274,17 @@ def _parse_error_text(error: BaseException) -> str:
     if name in ("DynaconfFormatError", "DynaconfFileNotFoundError"):
         return f"{name}: an @format/@get/@read_file value could not be evaluated"
     return f"{name} (its details are not shown: they may quote a value from the file)"
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with quoted names and values replaced by '...' (single characters and
+    escapes such as '\\t' stay: they say what the parser tripped over)."""
+
+    def hide(match: re.Match[str]) -> str:
+        inner = match.group(0)[1:-1]
+        return match.group(0) if len(inner) <= 1 or re.fullmatch(r"\\\w+", inner) else "'...'"
+
+    return re.sub(r"'[^']*'|\"[^\"]*\"", hide, text)
 
 
 def merge_environments(tree: Mapping[str, Any], environment: str | None) -> dict[str, Any]:
