@@ -7,8 +7,8 @@ never a password in a message.
 Every run is derandomized (``derandomize=True``, ``database=None``), so CI sees
 the same examples each time. The example budget is the sum of the
 ``max_examples`` below (2,650); the module prints how many really ran
-("fuzz examples run: ...") at its end. Bugs outside settings.py/options.py
-that the fuzzing found are pinned by the strict xfail tests at the bottom.
+("fuzz examples run: ...") at its end. Bugs the fuzzing found elsewhere have
+regression tests at the bottom.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from hypothesis import strategies as st
 
 import unifydb
 from tests.conftest import registry_for
+from tests.figures import record
 from unifydb.errors import (
     ConfigurationError,
     NotConfiguredError,
@@ -95,6 +95,7 @@ def report(request: pytest.FixtureRequest) -> Iterator[None]:
     for name in TYPES:
         load_type(name)
     yield
+    record("hypothesis examples run over settings", sum(RAN.values()))
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if capture is not None and reporter is not None and RAN:
@@ -262,21 +263,6 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
 
 # ----------------------------------------------------------------------------- the property
 
-#: bugs outside settings.py/options.py, pinned by the xfail tests below: when one
-#: of them is hit, the example is counted and the search goes on
-KNOWN_BUGS = {
-    "milvus-uri-port": (ValueError, "Port could not be cast to integer"),
-    "sql-url-with-query-not-a-table": (TypeError, "object is not a mapping"),
-    "oracle-database-and-service-name": (Exception, "option shouldn't be used with a"),
-}
-
-
-def known_bug(error: BaseException) -> str | None:
-    for name, (kind, fragment) in KNOWN_BUGS.items():
-        if isinstance(error, kind) and fragment in str(error):
-            return name
-    return None
-
 
 def assert_no_password(*outputs: object) -> None:
     for output in outputs:
@@ -325,24 +311,12 @@ def exercise(registry: unifydb.Registry, name: str, entry: Any = None) -> str:
         if isinstance(error, NotConfiguredError):  # `unifydb list` told the same story
             assert set(error.missing) <= set(info.missing_variables), (error, info)
         return f"error:{type(error).__name__}"
-    except Exception as error:
-        bug = known_bug(error)
-        if bug is None:
-            raise
-        event(f"known bug: {bug}")
-        return f"known-bug:{bug}"
     try:
         described = datasource.describe()
         target = datasource.target()
     except UnifyDBError as error:  # pragma: no cover - would be a bug of its own
         check_error(error, name, entry)
         return "describe-error"
-    except Exception as error:
-        bug = known_bug(error)
-        if bug is None:
-            raise
-        event(f"known bug: {bug}")
-        return f"known-bug:{bug}"
     assert isinstance(target, str)
     assert described["name"] == name
     json.dumps(described, default=str)
@@ -658,11 +632,6 @@ def test_valid_ish_entries_of_every_type() -> None:
             except UnifyDBError as error:
                 check_error(error, "db", entry)
                 event(f"initialize error: {type(error).__name__}")
-            except Exception as error:
-                bug = known_bug(error)
-                if bug is None:
-                    raise
-                event(f"known bug: {bug}")
             finally:
                 datasource.close()
             # the same values, as the strings environment variables hold, type the same
@@ -1116,28 +1085,15 @@ def test_validator_messages_do_not_quote_url_passwords() -> None:
 
 
 # ----------------------------------------------------------------------- found here, elsewhere
-# Bugs outside settings.py/options.py: strict xfails, each with the proposed fix.
+# Regression tests for bugs the fuzzing found outside settings.py/options.py.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.py Datasource._read_secret_files catches (OSError, UnicodeDecodeError) only: "
-    "a NUL byte in password_file raises a bare ValueError('embedded null byte'). "
-    "Fix: catch ValueError too and raise the same ConfigurationError(key='password_file').",
-)
 def test_password_file_with_a_nul_byte() -> None:
     with pytest.raises(ConfigurationError) as caught:
         registry_for(pg={"type": "postgres", "host": "h", "password_file": "pw\x00"}).build("pg")
     assert caught.value.key == "password_file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.py Datasource._read_secret_files reads any path with read_bytes(): a FIFO "
-    "(or /dev/stdin, /dev/zero) blocks or grows forever, so build() hangs. Fix: refuse "
-    "non-regular files (path.is_file()) and read at most e.g. 64 KiB, raising "
-    "ConfigurationError(key='password_file') otherwise.",
-)
 def test_password_file_that_never_ends(tmp_path: Path) -> None:
     fifo = tmp_path / "pw.fifo"
     os.mkfifo(fifo)
@@ -1163,14 +1119,6 @@ def test_password_file_that_never_ends(tmp_path: Path) -> None:
     assert errors and isinstance(errors[0], ConfigurationError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.py SQLDatasource.prepare_settings merges {**from_url['query'], "
-    "**data.get('query', {})}: with a 'url' and a 'query' that is not a table (query = "
-    "'x', [1] or an empty ${VAR:-} that resolved to None) build() raises a bare TypeError "
-    "('... is not a mapping'). Fix: merge only when data['query'] is a Mapping and leave "
-    "anything else to the options model, which reports key 'query'.",
-)
 @pytest.mark.parametrize("query", [None, "a=1", [1]])
 def test_sql_url_with_a_query_that_is_not_a_table(query: object) -> None:
     registry = registry_for(pg={"type": "postgres", "url": "postgresql://h/db", "query": query})
@@ -1179,27 +1127,12 @@ def test_sql_url_with_a_query_that_is_not_a_table(query: object) -> None:
     assert caught.value.key == "query"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="oracle.py OracleOptions._one_database_name lets 'database' and 'service_name' "
-    "both through; _build_url then puts the database in the URL and service_name in its "
-    'query, and create_engine() raises a bare sqlalchemy InvalidRequestError (\'"service_name" '
-    "option shouldn't be used with a \"database\" part of the url') from initialize(). Fix: "
-    "refuse database together with service_name (or sid) in the validator, naming both keys.",
-)
 def test_oracle_database_and_service_name_together() -> None:
     registry = registry_for(o={"type": "oracle", "host": "h", "service_name": "S", "database": "D"})
     with pytest.raises(ConfigurationError):
         registry.get_datasource("o")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.py SQLDatasource._create_engine passes engine_options to create_engine() "
-    "unchecked: an unknown or mistyped key raises a bare TypeError from initialize()/"
-    "get_datasource(). Fix: wrap create_engine() in try/except (TypeError, ValueError, "
-    "sqlalchemy.exc.ArgumentError) -> ConfigurationError(key='engine_options').",
-)
 @pytest.mark.parametrize("engine_options", [{"nope": 1}, {"pool_size": "x"}])
 def test_bad_engine_options_at_initialize(engine_options: dict[str, Any]) -> None:
     registry = registry_for(pg={"type": "postgres", "host": "h", "engine_options": engine_options})
@@ -1208,13 +1141,6 @@ def test_bad_engine_options_at_initialize(engine_options: dict[str, Any]) -> Non
     assert caught.value.key == "engine_options"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sqlite.py SQLiteDatasource._initialize calls Path.mkdir() unguarded: a database "
-    "path whose folder cannot be created (under a file, NUL byte, no permission) raises a "
-    "bare NotADirectoryError/ValueError. Fix: catch (OSError, ValueError) there -> "
-    "ConfigurationError(key='database', fix='check the path, or set create_dirs = false').",
-)
 @pytest.mark.parametrize("database", ["/dev/null/sub/x.db", "bad\x00dir/x.db"])
 def test_sqlite_folder_that_cannot_be_created(database: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
@@ -1222,13 +1148,6 @@ def test_sqlite_folder_that_cannot_be_created(database: str) -> None:
     assert caught.value.key == "database"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="oracle.py: thick_mode with a wrong thick_lib_dir makes create_engine() raise "
-    "oracledb.DatabaseError (DPI-1047) straight out of initialize(). Fix: catch the "
-    "driver's error around engine creation -> DriverNotInstalledError/ConfigurationError "
-    "(key='thick_lib_dir').",
-)
 def test_oracle_thick_mode_with_a_missing_client_library() -> None:
     # in a subprocess: oracledb's thick/thin choice is process-wide
     code = (
@@ -1246,14 +1165,6 @@ def test_oracle_thick_mode_with_a_missing_client_library() -> None:
     assert result.stdout.startswith("UNIFYDB"), result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="milvus.py: MilvusOptions._server_or_lite only checks the scheme, so "
-    "uri='http://h:notaport' builds, and then target()/describe()/repr() raise a bare "
-    "ValueError ('Port could not be cast to integer value as ...', which can quote part of "
-    "an unescaped password). Fix: read urlsplit(value).port inside the validator and "
-    "raise ValueError('must have a numeric port') there.",
-)
 def test_milvus_uri_with_a_bad_port() -> None:
     registry = registry_for(mv={"type": "milvus", "uri": "http://h:notaport"})
     with pytest.raises(ConfigurationError) as caught:
@@ -1261,15 +1172,6 @@ def test_milvus_uri_with_a_bad_port() -> None:
     assert caught.value.key == "uri"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry.py Registry._declared_timeout does float(entry['timeout']) without "
-    "checks or placeholders: timeout='inf' or 1e300 makes health_check() raise "
-    "OverflowError from Thread.join (and `unifydb check` crash); 'nan' or a negative value "
-    "makes every check report 'timeout: no answer within nan s' at once; '${T:-60}' falls "
-    "back to 10 s. Fix: resolve placeholders, and use the value only when it is finite and "
-    "0 < t <= 3600, else DEFAULT_TIMEOUT.",
-)
 @pytest.mark.parametrize("timeout", ["inf", 1e300])
 def test_health_check_with_a_bad_timeout_reports_the_setting(timeout: object) -> None:
     statuses = registry_for(s={"type": "sqlite", "timeout": timeout}).health_check()
@@ -1278,39 +1180,15 @@ def test_health_check_with_a_bad_timeout_reports_the_setting(timeout: object) ->
     assert statuses["s"].error.key == "timeout"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry.py Registry.type_of: 'type = \"${VAR:-}\"' resolves to '' and is "
-    "looked up as type '' (UnknownTypeError), while everywhere else an empty value means "
-    "'not given'. Fix: after resolve_placeholders, if the result is empty/blank fall back "
-    "to canonical_type(name).",
-)
 def test_type_placeholder_that_resolves_empty_falls_back_to_the_name() -> None:
     registry = registry_for(sqlite={"type": "${UNIFYDB_FUZZ_UNSET:-}"})
     assert registry.type_of("sqlite") == "sqlite"
     assert registry.inspect("sqlite").configured
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry.py Registry.inspect reports every unset ${VAR} of the entry as "
-    "missing, although build() accepts it when 'url' or '<key>_file' covers the key "
-    "(Datasource._covered), so `unifydb list` says 'no: set VAR' for a datasource that "
-    "works. Fix: in inspect(), drop the variables of keys covered by a given url "
-    "(URL_FIELDS) or <key>_file, with the same rule as Datasource._covered.",
-)
 def test_inspect_agrees_with_build_about_covered_placeholders() -> None:
     registry = registry_for(
         pg={"type": "postgres", "url": "postgresql://u@db/app", "host": "${UNIFYDB_FUZZ_UNSET}"}
     )
     registry.build("pg")  # works: the url gives the host
     assert registry.inspect("pg").configured
-
-
-def test_sanity_of_the_known_bug_list() -> None:
-    assert (
-        known_bug(ValueError("Port could not be cast to integer value as 'x'")) == "milvus-uri-port"
-    )
-    assert known_bug(ValueError("other")) is None
-    assert known_bug(TypeError("'str' object is not a mapping")) is not None
-    assert re.fullmatch(r"[A-Za-z0-9]+", MARKER)

@@ -42,6 +42,7 @@ from tests.conftest import (
     registry_for,
     unique,
 )
+from tests.figures import record as record_figure
 from tests.servers.faults import closed_port, hanging_listener
 from unifydb.base import Datasource, SQLDatasource
 from unifydb.errors import ConfigurationError, UnifyDBError
@@ -180,6 +181,7 @@ def log_texts(records: Iterable[logging.LogRecord]) -> Iterator[str]:
 @pytest.fixture(scope="module", autouse=True)
 def report(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
+    record_figure("secrets searched: (secret, output) pairs", SEARCHED["pairs"])
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if capture is not None and reporter is not None and SEARCHED:
@@ -943,18 +945,9 @@ def test_config_repr_matches_redacted(kind: str, entry: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------- found here, elsewhere
-# Leaks outside settings.py/options.py: strict xfails, each with the proposed fix.
+# Regression tests for leaks found outside settings.py/options.py.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.py SQLDatasource.target() renders the URL query as is: a password given "
-    "as a query parameter (libpq's postgresql://h/db?password=..., or SQL Server "
-    "odbc_options = {PWD = ...}) is shown by target(), repr(datasource), describe() and "
-    "`unifydb show`, and secrets() does not know it, so redact() cannot hide it. Fix: in "
-    "target(), replace the values of query keys matching unifydb.options.SENSITIVE_KEY "
-    "by '***', and add those values to Datasource.secrets().",
-)
 @pytest.mark.parametrize(
     "entry",
     [
@@ -973,15 +966,6 @@ def test_password_in_the_url_query(entry: dict[str, Any]) -> None:
     assert_clean("query password", datasource.target(), repr(datasource), datasource.describe())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="milvus.py: a uri whose password has an unescaped '/' "
-    "(http://root:pa/ss@h:19530) passes MilvusOptions._server_or_lite; urlsplit() then "
-    "sees no userinfo, so _without_userinfo()/_without_password() and secrets() miss the "
-    "password and target(), repr(datasource), describe() and `unifydb show` print it. Fix: "
-    "refuse such a uri in the validator as MongoDBOptions does ('must be percent-escaped'), "
-    "or split the authority at the last '@' before the first '/' after it.",
-)
 def test_milvus_uri_with_an_unescaped_password() -> None:
     uri = f"http://root:{SECRETS['milvus']}/x@h:19530"
     registry = registry_for(mv={"type": "milvus", "uri": uri})
@@ -993,16 +977,6 @@ def test_milvus_uri_with_an_unescaped_password() -> None:
     assert_clean("milvus uri", datasource.target(), repr(datasource), datasource.describe())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="base.py SQLDatasource.fields_from_url raises its ConfigurationError 'from None' "
-    "inside the except block, so the parser's error stays as __context__: for an unescaped "
-    "password that SQLAlchemy splits into host and port ('postgresql://app:pa@ss:word@h/db'), "
-    "that is ValueError(\"invalid literal for int() with base 10: 'word@h'\"), a piece of "
-    "the password, visible to anything that walks the chain (repr of the context, error "
-    "reporters that ignore __suppress_context__). Fix: build the ConfigurationError in the "
-    "except block and raise it after it (as unifydb.options.parse_options now does).",
-)
 @pytest.mark.parametrize("kind", ["postgres", "mysql", "sqlserver"])
 def test_url_parse_error_keeps_no_piece_of_the_password(kind: str) -> None:
     scheme = {"postgres": "postgresql", "mysql": "mysql", "sqlserver": "mssql+pyodbc"}[kind]
@@ -1014,16 +988,6 @@ def test_url_parse_error_keeps_no_piece_of_the_password(kind: str) -> None:
     assert_error_clean(f"{kind} url", caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mongodb.py MongoDBOptions._mongodb_url misses an unescaped password whose '@' "
-    "comes before a '?' or '/' of the password itself ('mongodb://app:p@ss:w/o?r#d...@h/app'): "
-    "pymongo's split then takes 'p' as the password and 'ss:w' as the host, the URL is "
-    "accepted, and target()/describe()/repr(datasource)/`unifydb show` print "
-    "'mongodb://app:***@ss:w/o?r#d%&=+;...@h/app', i.e. all of the password but its first "
-    "character. Fix: refuse a URL with more than one '@' before the query/fragment (or any "
-    "'@' after the userinfo), with the existing 'must be percent-escaped' message.",
-)
 def test_mongodb_url_with_an_unescaped_special_password() -> None:
     registry = registry_for(m={"type": "mongodb", "url": f"mongodb://app:{SPECIAL}@h/app"})
     try:
@@ -1034,16 +998,6 @@ def test_mongodb_url_with_an_unescaped_special_password() -> None:
     assert_clean("mongodb url", datasource.target(), repr(datasource), datasource.describe())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chroma.py: a token (or header value) that is not ASCII is accepted by "
-    "ChromaOptions; connecting then fails in httpx with UnicodeEncodeError, reported as "
-    "'connect failed', and that error, kept as __context__ of the DatasourceConnectionError "
-    "(ClientDatasource._guarded raises 'from None' inside the except block), holds the whole "
-    "header value, i.e. the token, in its args and repr. Fix: refuse non-ASCII token/header "
-    "values in ChromaOptions (ConfigurationError, key 'token'/'headers'), and raise "
-    "_guarded's error after the except block so no driver error is kept as context.",
-)
 def test_chroma_token_that_is_not_ascii() -> None:
     port = closed_port()
     entry = {"type": "chroma", "host": "127.0.0.1", "port": port, "token": SPECIAL, "timeout": 2}
@@ -1059,15 +1013,6 @@ def test_chroma_token_that_is_not_ascii() -> None:
 
 
 @pytest.mark.live
-@pytest.mark.xfail(
-    strict=True,
-    reason="chroma.py/milvus.py import their driver (chromadb 1.3 s, pymilvus 1.1 s here) "
-    "inside _connect, i.e. inside the health check's deadline: in a fresh process "
-    "`unifydb check --timeout 1` (or any first health_check with a short timeout) reports a "
-    "healthy Chroma server as 'timeout'. Fix: import the driver modules in initialize() "
-    "(outside the deadline; require_driver already runs there), e.g. "
-    "importlib.import_module for each of driver_modules after the find_spec check.",
-)
 def test_first_check_counts_driver_imports_against_the_timeout(
     tmp_path: Path, chroma_server: Any
 ) -> None:
@@ -1079,19 +1024,6 @@ def test_first_check_counts_driver_imports_against_the_timeout(
     assert status["status"] == "ok", status["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry.py Registry.health_check builds every datasource in its own thread; "
-    "on first use in a process, threads importing SQLAlchemy at once (make_url for a "
-    "'url' setting, dialect modules) hit Python's circular-import deadlock avoidance, and "
-    "`unifydb check` reports datasources as 'could not be built: ImportError: cannot "
-    "import name ... from partially initialized module sqlalchemy.engine' (and Chroma as "
-    "'connect failed: ImportError: cannot import name NDArray from partially initialized "
-    "module numpy._typing' when Milvus imports numpy at the same time). Fix: in "
-    "health_check(), build (get_datasource) every datasource serially before starting the "
-    "probe threads (building never touches the network), or hold base._BUILD_LOCK around "
-    "Registry.build().",
-)
 def test_check_builds_every_datasource(tmp_path: Path) -> None:
     (tmp_path / "settings.toml").write_text(
         '[datasources.a]\ntype = "postgres"\nhost = "127.0.0.1"\nport = 1\n'

@@ -15,6 +15,7 @@ URL/connect arguments.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 import re
@@ -40,9 +41,9 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .health import HealthStatus, status_from_error
-from .options import BaseOptions, ServerSQLOptions, SQLOptions, parse_options
+from .options import SENSITIVE_KEY, BaseOptions, ServerSQLOptions, SQLOptions, parse_options
 from .registry import module_available
-from .settings import resolve_placeholders
+from .settings import URL_FIELDS, is_covered, resolve_placeholders
 
 if TYPE_CHECKING:
     from typing import Self
@@ -57,9 +58,6 @@ Category = Literal["relational", "nosql", "vector"]
 #: at once ("cannot access submodule 'mysql' of module 'sqlalchemy.dialects'"),
 #: so building is serialized; it is local work and never waits on a network.
 _BUILD_LOCK = threading.RLock()
-
-#: keys a ``url`` setting can stand in for
-URL_FIELDS = frozenset({"host", "port", "database", "username", "password"})
 
 
 class Datasource(ABC):
@@ -99,7 +97,7 @@ class Datasource(ABC):
             elif value != "":  # an empty value means "not given", so defaults apply
                 resolved[key] = value
         for key in list(unresolved):
-            if cls._covered(key, resolved):
+            if is_covered(key, resolved):
                 del unresolved[key]
         if unresolved:
             variables = list(
@@ -123,13 +121,6 @@ class Datasource(ABC):
         return cls(name, options)
 
     @classmethod
-    def _covered(cls, key: str, resolved: Mapping[str, Any]) -> bool:
-        """A key left unresolved is fine when another given key provides it."""
-        if f"{key}_file" in resolved:
-            return True
-        return bool(resolved.get("url")) and key in URL_FIELDS
-
-    @classmethod
     def _read_secret_files(cls, name: str, data: dict[str, Any]) -> dict[str, Any]:
         for secret in cls.options_model.secret_fields:
             file_key = f"{secret}_file"
@@ -143,16 +134,14 @@ class Datasource(ABC):
                     key=file_key,
                     fix=f"keep only one of {secret!r} and {file_key!r}",
                 )
-            try:
-                text = path.read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                reason = getattr(error, "strerror", None) or type(error).__name__
+            text, reason = _read_small_text(path)
+            if text is None:
                 raise ConfigurationError(
                     f"cannot read the {secret} from {str(path)!r}: {reason}",
                     datasource=name,
                     key=file_key,
                     fix="point it at a readable UTF-8 file holding only the secret",
-                ) from None
+                )
             # files written by editors and `echo` end in a newline that is not part of the secret
             data[secret] = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
         return data
@@ -290,6 +279,23 @@ class Datasource(ABC):
     def required_modules(self) -> tuple[str, ...]:
         return self.driver_modules
 
+    def _import_driver(self) -> None:
+        # imports take seconds for some drivers (chromadb, pymilvus): done here,
+        # they never eat into the deadline of a connect or a health check
+        for module in self.required_modules():
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                extra = self.extra or self.type_name
+                raise DriverNotInstalledError(
+                    f"the Python package providing {module!r} is installed but does not "
+                    f"import: {error}",
+                    extra=extra,
+                    datasource=self._name,
+                    key="type",
+                    fix=f"reinstall it: pip install --force-reinstall 'unifydb[{extra}]'",
+                ) from None
+
     def initialize(self) -> None:
         """Check the driver and build what does not need a connection. Safe to call twice."""
         if self._initialized:
@@ -299,6 +305,7 @@ class Datasource(ABC):
                 return
             self.require_driver()
             with _BUILD_LOCK:
+                self._import_driver()
                 self._initialize()
             self._initialized = True
             self._logger.debug("initialized %r", self)
@@ -448,7 +455,11 @@ class SQLDatasource(Datasource):
             name, str(url.get_secret_value() if isinstance(url, SecretStr) else url)
         )
         # separate keys win over the URL, so a password can live in password_file
-        return {**from_url, **data, "query": {**from_url.get("query", {}), **data.get("query", {})}}
+        merged = {**from_url, **data}
+        given_query = data.get("query", {})
+        if isinstance(given_query, Mapping):  # anything else is the options model's to report
+            merged["query"] = {**from_url.get("query", {}), **given_query}
+        return merged
 
     @classmethod
     def fields_from_url(cls, name: str, text: str) -> dict[str, Any]:
@@ -458,12 +469,17 @@ class SQLDatasource(Datasource):
         try:
             url = make_url(text)
         except (ArgumentError, ValueError):
+            # raised below, outside the except block: the parser's error quotes a
+            # piece of the URL (and so of an unescaped password)
+            url = None
+        if url is None:
             raise ConfigurationError(
                 "is not a database URL",
                 datasource=name,
                 key="url",
-                fix=f"write it as {cls.drivername.split('+')[0]}://user:password@host:port/database",
-            ) from None
+                fix=f"write it as {cls.drivername.split('+')[0]}://user:password@host:port/"
+                "database, with special characters in the password percent-encoded",
+            )
         dialect, _, driver = url.drivername.partition("+")
         if dialect not in cls.url_dialects or (driver and driver not in cls.url_drivers):
             raise ConfigurationError(
@@ -559,22 +575,46 @@ class SQLDatasource(Datasource):
 
     def target(self) -> str:
         try:
-            return self.url().render_as_string(hide_password=True)
+            url = self.url()
         except UnifyDBError:
             return ""
+        hidden = {key: "***" for key in url.query if SENSITIVE_KEY.search(key)}
+        return url.update_query_dict(hidden).render_as_string(hide_password=True)
+
+    def secrets(self) -> list[str]:
+        values = super().secrets()
+        for table in (self.sql_options.query, self.sql_options.connect_args, self.url_query()):
+            values += [
+                str(value)
+                for key, value in table.items()
+                if SENSITIVE_KEY.search(str(key)) and value not in (None, "")
+            ]
+        return values
 
     def _initialize(self) -> None:
         self._engine = self._create_engine()
 
     def _create_engine(self) -> Engine:
         from sqlalchemy import create_engine, event
+        from sqlalchemy.exc import ArgumentError
 
         url = self.url()
-        engine = create_engine(
-            url,
-            connect_args={**self.connect_args(), **self.sql_options.connect_args},
-            **self.engine_kwargs(),
-        )
+        problem = None
+        try:
+            engine = create_engine(
+                url,
+                connect_args={**self.connect_args(), **self.sql_options.connect_args},
+                **self.engine_kwargs(),
+            )
+        except (TypeError, ValueError, ArgumentError) as error:
+            problem = self.redact(f"{type(error).__name__}: {error}")
+        if problem is not None:
+            raise ConfigurationError(
+                f"SQLAlchemy refused the engine options: {problem}",
+                datasource=self._name,
+                key="engine_options",
+                fix="check engine_options (and the pool keys) against sqlalchemy.create_engine()",
+            )
         if self.bound_connects():
             event.listen(engine, "do_connect", self._connect_with_deadline)
         self._track_pings(engine)
@@ -773,6 +813,30 @@ def error_chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+#: a secret file larger than this is not a secret file
+_SECRET_FILE_LIMIT = 64 * 1024
+
+
+def _read_small_text(path: Path) -> tuple[str | None, str]:
+    """(text, "") from a small regular UTF-8 file, or (None, why not).
+
+    A FIFO or device (/dev/stdin, /dev/zero) would block or never end.
+    """
+    try:
+        if not path.is_file():
+            return None, "not a regular file" if path.exists() else "no such file"
+        with path.open("rb") as handle:
+            raw = handle.read(_SECRET_FILE_LIMIT + 1)
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        return None, getattr(error, "strerror", None) or type(error).__name__
+    if len(raw) > _SECRET_FILE_LIMIT:
+        return None, f"larger than {_SECRET_FILE_LIMIT // 1024} KiB"
+    try:
+        return raw.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+
+
 def shutdown_socket(fd: int) -> None:
     """shutdown() the socket behind ``fd`` (a duplicate is used, so the owner's fd stays valid)."""
     import os
@@ -831,6 +895,7 @@ class ClientDatasource(Datasource):
 
     def _guarded(self, action: str, fn: Any, *, discard: Any = None) -> Any:
         """Run ``fn`` under the deadline; driver errors become scrubbed unifydb errors."""
+        failure: DatasourceConnectionError | None = None
         try:
             return call_with_deadline(
                 fn, self.timeout, datasource=self._name, action=action, discard=discard
@@ -838,7 +903,10 @@ class ClientDatasource(Datasource):
         except UnifyDBError:
             raise
         except Exception as error:
-            raise self.connection_error(action, error) from None
+            failure = self.connection_error(action, error)
+        # raised outside the except block, so the driver's error (which may quote
+        # a secret, e.g. a header value it could not encode) is not kept as context
+        raise failure
 
     @abstractmethod
     def _connect(self) -> Any:

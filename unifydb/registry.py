@@ -13,6 +13,7 @@ per name, created once even when many threads ask at the same moment.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.util
 import os
@@ -29,7 +30,7 @@ from .errors import (
     UnknownDatasourceError,
     UnknownTypeError,
 )
-from .settings import missing_variables
+from .settings import missing_variables, unresolved_variables
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -311,7 +312,7 @@ class Registry:
         """The type a datasource uses: its ``type`` key, or its own name."""
         entry = self.entry(name)
         declared = entry.get("type")
-        if declared is None or declared == "":
+        if declared is None or (isinstance(declared, str) and not declared.strip()):
             return canonical_type(name)
         if not isinstance(declared, str):
             raise ConfigurationError(
@@ -332,7 +333,8 @@ class Registry:
         from .settings import resolve_placeholders
 
         resolved, _ = resolve_placeholders(declared)
-        return canonical_type(resolved)
+        # an empty value means "not given" here as everywhere: the name is the type
+        return canonical_type(resolved if resolved.strip() else name)
 
     def inspect(self, name: str) -> EntryInfo:
         """Type, driver and placeholder state of one datasource, without building it."""
@@ -358,7 +360,7 @@ class Registry:
                 installed = all(module_available(module) for module in cls.driver_modules)
             except UnifyDBError as error:
                 return EntryInfo(key, type_name, True, None, None, (), problem=str(error))
-        missing = tuple(missing_variables(entry))
+        missing = tuple(unresolved_variables(entry))
         problem = None if known else f"unknown type {type_name!r}"
         return EntryInfo(key, type_name, known, extra, installed, missing, problem)
 
@@ -455,44 +457,39 @@ class Registry:
         """
         from .health import check_all
 
-        selected = [name.lower() for name in names] if names is not None else self.names()
-        limits: list[float] = []
-        checks: list[tuple[str, Callable[[], HealthStatus]]] = []
+        selected = list(dict.fromkeys(name.lower() for name in names)) if names else self.names()
+        results: dict[str, HealthStatus] = {}
+        built: dict[str, Datasource] = {}
+        # Building validates settings and imports drivers, never touching the
+        # network. It runs one datasource after the other: first imports of the
+        # same package from several threads at once can see it half-initialized.
         for name in selected:
-            checks.append((name, self._checker(name, timeout)))
-            limits.append(timeout if timeout is not None else self._declared_timeout(name))
-        grace = max(limits, default=0.0) + 1.0
-        return check_all(checks, grace=grace)
-
-    def _declared_timeout(self, name: str) -> float:
-        from .options import DEFAULT_TIMEOUT
-
-        try:
-            value = self.entry(name).get("timeout", DEFAULT_TIMEOUT)
-            return float(value)
-        except (UnifyDBError, TypeError, ValueError):
-            return DEFAULT_TIMEOUT
-
-    def _checker(self, name: str, timeout: float | None) -> Callable[[], HealthStatus]:
-        def check() -> HealthStatus:
-            from .health import status_from_error
-
             try:
-                datasource = self.get_datasource(name)
+                built[name] = self.get_datasource(name)
             except Exception as error:
-                if not isinstance(error, UnifyDBError):
-                    # a broken plugin or driver import must not take the others down
-                    error = UnifyDBError(
-                        f"could not be built: {type(error).__name__}: {error}", datasource=name
-                    )
-                try:
-                    type_name = self.type_of(name)
-                except UnifyDBError:
-                    type_name = "?"
-                return status_from_error(name, type_name, error)
-            return datasource.health_check(timeout)
+                results[name] = self._build_failure(name, error)
+        if built:
+            limits = [timeout if timeout is not None else ds.timeout for ds in built.values()]
+            checks: list[tuple[str, Callable[[], HealthStatus]]] = [
+                (name, functools.partial(datasource.health_check, timeout))
+                for name, datasource in built.items()
+            ]
+            results.update(check_all(checks, grace=max(limits) + 1.0))
+        return {name: results[name] for name in selected}
 
-        return check
+    def _build_failure(self, name: str, error: Exception) -> HealthStatus:
+        from .health import status_from_error
+
+        if not isinstance(error, UnifyDBError):
+            # a broken plugin or driver import must not take the others down
+            error = UnifyDBError(
+                f"could not be built: {type(error).__name__}: {error}", datasource=name
+            )
+        try:
+            type_name = self.type_of(name)
+        except UnifyDBError:
+            type_name = "?"
+        return status_from_error(name, type_name, error)
 
     # ------------------------------------------------------------------ lifecycle
 

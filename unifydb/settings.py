@@ -64,6 +64,39 @@ def missing_variables(value: Any, environ: Mapping[str, str] | None = None) -> l
     return missing
 
 
+#: keys a ``url`` setting stands in for
+URL_FIELDS = frozenset({"host", "port", "database", "username", "password"})
+
+
+def is_covered(key: str, given: Mapping[str, Any]) -> bool:
+    """Whether another given key provides ``key``: ``<key>_file``, or a ``url`` for URL fields.
+
+    A key whose placeholder is unset is no problem then.
+    """
+    if given.get(f"{key}_file") not in (None, ""):
+        return True
+    return bool(given.get("url")) and key in URL_FIELDS
+
+
+def unresolved_variables(entry: Mapping[str, Any]) -> list[str]:
+    """Unset variables an entry really needs (those of covered keys left out)."""
+    resolved: dict[str, Any] = {}
+    unresolved: dict[str, list[str]] = {}
+    for key, raw in entry.items():
+        value, missing = resolve_placeholders(raw)
+        if missing:
+            unresolved[str(key)] = missing
+        elif value != "":
+            resolved[str(key)] = value
+    needed = [
+        var
+        for key, missing in unresolved.items()
+        if not is_covered(key, resolved)
+        for var in missing
+    ]
+    return list(dict.fromkeys(needed))
+
+
 def resolve_placeholders(
     value: Any, environ: Mapping[str, str] | None = None
 ) -> tuple[Any, list[str]]:

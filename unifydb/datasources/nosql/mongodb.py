@@ -104,7 +104,9 @@ class MongoDBOptions(BaseOptions):
         # checked here, with a message that names no part of the value: pymongo's
         # own parser would split an unescaped password at its '/' or '?' and could
         # echo a piece of it (e.g. as a bad port number)
-        if _misplaced_at(url) or _bad_userinfo(url):
+        # a URL has one '@' (between credentials and hosts); more means an
+        # unescaped one in the password, wherever the parser would split it
+        if url.count("@") > 1 or _misplaced_at(url) or _bad_userinfo(url):
             raise ValueError(
                 "the username and password in the URL must be percent-escaped "
                 "(urllib.parse.quote_plus), or given as the 'username'/'password' keys"

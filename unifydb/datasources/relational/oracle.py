@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field, SecretStr, model_validator
 
 from unifydb.base import SQLDatasource
+from unifydb.errors import DriverNotInstalledError
 from unifydb.options import BaseOptions, ServerSQLOptions
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class OracleOptions(ServerSQLOptions):
     def _one_database_name(self) -> OracleOptions:
         if self.service_name and self.sid:
             raise ValueError("give service_name or sid, not both")
+        if self.database and (self.service_name or self.sid):
+            raise ValueError("'database' is the SID: give it, or service_name/sid, not both")
         if self.dsn and (self.host or self.service_name or self.sid):
             raise ValueError("give dsn alone, or host with service_name/sid, not both")
         if not self.dsn and not self.host:
@@ -106,6 +109,26 @@ class OracleDatasource(SQLDatasource):
     def bound_statement(self, dbapi_connection: Any, timeout: float) -> None:
         # python-oracledb bounds every round trip by call_timeout (milliseconds)
         dbapi_connection.call_timeout = int(timeout * 1000)
+
+    def _initialize(self) -> None:
+        if not self.oracle_options.thick_mode:
+            super()._initialize()
+            return
+        import oracledb
+
+        try:
+            super()._initialize()  # thick mode loads the Oracle Client libraries now
+            return
+        except oracledb.Error as error:
+            problem = self.redact(str(error).splitlines()[0])
+        raise DriverNotInstalledError(
+            f"thick mode could not load the Oracle Client libraries: {problem}",
+            extra=self.extra,
+            datasource=self.name,
+            key="thick_lib_dir",
+            fix="install Oracle Instant Client and point thick_lib_dir at it, "
+            "or set thick_mode = false (thin mode needs no client libraries)",
+        )
 
     def engine_kwargs(self) -> dict[str, Any]:
         kwargs = super().engine_kwargs()

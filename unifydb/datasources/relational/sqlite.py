@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from unifydb.base import SQLDatasource
+from unifydb.errors import ConfigurationError
 from unifydb.options import BaseOptions, SQLOptions
 
 if TYPE_CHECKING:
@@ -77,9 +78,19 @@ class SQLiteDatasource(SQLDatasource):
 
     def _initialize(self) -> None:
         if not self.in_memory and self.sqlite_options.create_dirs:
-            Path(self.sqlite_options.database).expanduser().parent.mkdir(
-                parents=True, exist_ok=True
-            )
+            folder = Path(self.sqlite_options.database).expanduser().parent
+            reason = None
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+                reason = getattr(error, "strerror", None) or type(error).__name__
+            if reason is not None:
+                raise ConfigurationError(
+                    f"cannot create the folder {str(folder)!r}: {reason}",
+                    datasource=self.name,
+                    key="database",
+                    fix="check the path, or create the folder and set create_dirs = false",
+                )
         super()._initialize()
 
     def configure_engine(self, engine: Engine) -> None:

@@ -90,6 +90,22 @@ class ChromaOptions(BaseOptions):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("token")
+    @classmethod
+    def _ascii_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # HTTP header values are Latin-1 at most; refused here rather than failing
+        # (with the value in the error) inside the HTTP client
+        if value is not None and not value.get_secret_value().isascii():
+            raise ValueError("must be ASCII text (it is sent in an HTTP header)")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _ascii_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        if not all(name.isascii() and item.isascii() for name, item in value.items()):
+            raise ValueError("header names and values must be ASCII text")
+        return value
+
     def redacted(self) -> dict[str, Any]:
         data = super().redacted()
         if self.headers:

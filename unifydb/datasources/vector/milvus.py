@@ -67,11 +67,23 @@ class MilvusOptions(BaseOptions):
         value = value.strip()
         if value.endswith(".db"):
             return value
-        if urlsplit(value).scheme.lower() not in _SERVER_SCHEMES:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in _SERVER_SCHEMES:
             raise ValueError(
                 "must be http(s)://host:port for a server, or a file path ending in .db "
                 "for Milvus Lite"
             )
+        after_netloc = value.split("://", 1)[1][len(parts.netloc) :]
+        if "@" in after_netloc or parts.netloc.count("@") > 1:
+            # urllib would cut the URL inside the password and print the rest
+            raise ValueError(
+                "has '@', '/', '?' or '#' unescaped in its user or password: percent-encode "
+                "them, or give user and password (or token) as separate keys"
+            )
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise ValueError("must have a numeric port, e.g. http://host:19530") from None
         return value
 
     @model_validator(mode="after")
