@@ -175,6 +175,26 @@ def pg_fields(server: Any, **overrides: Any) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- network faults
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A 127.0.0.1 port that accepts TCP connections and never sends a byte."""
+    from tests.servers.faults import hanging_listener
+
+    with hanging_listener() as listener:
+        yield listener.port
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A 127.0.0.1 port with nothing listening."""
+    from tests.servers import faults
+
+    return faults.closed_port()
+
+
 def registry_for(**datasources: dict[str, Any]) -> unifydb.Registry:
     return unifydb.Registry(settings={"datasources": datasources})
 
