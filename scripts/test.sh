@@ -67,3 +67,6 @@ step "mypy"
 step "pytest"
 # exit code 5 (no tests collected) fails this script like any other non-zero code
 .venv/bin/python -m pytest "$@"
+
+step "benchmarks (short mode: small counts, so they never rot; figures in docs/benchmarks.md)"
+.venv/bin/python -m bench --short

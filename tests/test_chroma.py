@@ -386,3 +386,28 @@ def test_token_not_in_errors_of_an_unreachable_server(closed_port: int) -> None:
         status.raise_for_status()
     assert TOKEN not in str(caught.value)
     assert TOKEN not in repr(datasource.config)
+
+
+def test_collection_recreated_elsewhere_is_seen_again(tmp_path: Path) -> None:
+    """The store keeps collection handles; one that another client dropped and
+    recreated is fetched again after the first failure, not used forever."""
+    first = ChromaDatasource("a", {"path": str(tmp_path / "shared")})
+    second = ChromaDatasource("b", {"path": str(tmp_path / "shared")})
+    try:
+        store, other = first.vectors(), second.vectors()
+        store.create_collection("docs", dimension=2)
+        store.upsert("docs", ids=["x"], vectors=[[1.0, 0.0]])
+        assert store.count("docs") == 1  # the handle is cached now
+        other.drop_collection("docs")
+        other.create_collection("docs", dimension=3)
+        other.upsert("docs", ids=["y", "z"], vectors=[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        outcomes = []
+        for _ in range(2):
+            try:
+                outcomes.append(store.count("docs"))
+            except unifydb.UnifyDBError as error:
+                outcomes.append(type(error).__name__)
+        assert outcomes[-1] == 2, outcomes
+    finally:
+        first.close()
+        second.close()

@@ -219,3 +219,16 @@ def test_module_functions_use_the_default_registry(tmp_path: Path) -> None:
     assert statuses["sqlite"].ok
     unifydb.close_all()
     assert (tmp_path / "app.db").exists()
+
+
+def test_module_functions_survive_importing_the_submodules() -> None:
+    """A submodule named like a function (e.g. unifydb.vectors) would replace it on import."""
+    output = run_python(
+        "import importlib, pkgutil, unifydb\n"
+        "for module in pkgutil.walk_packages(unifydb.__path__, 'unifydb.'):\n"
+        "    if not module.name.endswith('__main__'):\n"
+        "        importlib.import_module(module.name)\n"
+        "names = [n for n in unifydb.__all__ if type(getattr(unifydb, n)).__name__ == 'module']\n"
+        "print(sorted(names))"
+    )
+    assert output == "[]"

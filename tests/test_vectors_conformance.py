@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import unique
 from unifydb.base import Datasource
-from unifydb.vectors import (
+from unifydb.vectorstore import (
     CollectionExistsError,
     CollectionNotFoundError,
     VectorHit,

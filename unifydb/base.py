@@ -328,7 +328,7 @@ class Datasource(ABC):
         try:
             self.initialize()
             version = call_with_deadline(
-                lambda: self._probe(limit),
+                lambda: self._probe_within(limit),
                 limit,
                 datasource=self._name,
                 action="health check",
@@ -360,6 +360,14 @@ class Datasource(ABC):
         Runs under a deadline of ``timeout`` seconds; drivers' own timeouts can
         be set from it so their (more precise) errors arrive first.
         """
+
+    def _probe_within(self, limit: float) -> str | None:
+        # a connect started by the probe (get_client) gets no more than the check's limit
+        _probe_limit.seconds = limit
+        try:
+            return self._probe(limit)
+        finally:
+            _probe_limit.seconds = None
 
     def _interrupt_probe(self, worker: threading.Thread) -> None:  # noqa: B027 - optional hook
         """Hook: unblock a probe that overran its deadline (e.g. shut its socket down)."""
@@ -813,6 +821,9 @@ def error_chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+#: the limit of the health check running in this thread, if any
+_probe_limit = threading.local()
+
 #: a secret file larger than this is not a secret file
 _SECRET_FILE_LIMIT = 64 * 1024
 
@@ -896,9 +907,11 @@ class ClientDatasource(Datasource):
     def _guarded(self, action: str, fn: Any, *, discard: Any = None) -> Any:
         """Run ``fn`` under the deadline; driver errors become scrubbed unifydb errors."""
         failure: DatasourceConnectionError | None = None
+        limit = getattr(_probe_limit, "seconds", None)
+        timeout = self.timeout if limit is None else min(self.timeout, limit)
         try:
             return call_with_deadline(
-                fn, self.timeout, datasource=self._name, action=action, discard=discard
+                fn, timeout, datasource=self._name, action=action, discard=discard
             )
         except UnifyDBError:
             raise

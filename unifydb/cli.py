@@ -9,6 +9,7 @@ where they are raised.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -252,5 +253,27 @@ def migrate_command(
         registry.close_all()
 
 
+def run() -> None:
+    """The console script: ``main``, then an immediate exit.
+
+    Health checks abandoned at their deadline may still sit in a driver's C
+    call (a hung server, a client whose teardown blocks in gRPC); interpreter
+    shutdown would wait for them and turn "bounded" into "hung". Once the
+    answer is printed the process ends at once, so the command's time is the
+    checks' time. (``main`` itself stays an ordinary click command for callers
+    that embed it.)
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if not isinstance(exit_.code, int) and exit_.code is not None:
+            print(exit_.code, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

@@ -54,6 +54,8 @@ class BaseOptions(BaseModel):
         hide_input_in_errors=True,
         validate_default=False,
         allow_inf_nan=False,  # nan/inf are never a timeout, a port or a pool size
+        # a schema is built when a model is first used, not for every backend at import
+        defer_build=True,
     )
 
     type: str | None = Field(

@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr, field_validator
 from unifydb.base import Category, ClientDatasource
 from unifydb.errors import UnifyDBError, UnsupportedOperationError
 from unifydb.options import BaseOptions
-from unifydb.vectors import (
+from unifydb.vectorstore import (
     CollectionInfo,
     CollectionNotFoundError,
     Metric,
@@ -322,7 +322,7 @@ class ChromaDatasource(ClientDatasource):
 
 
 class ChromaVectorStore(VectorStore):
-    """:class:`~unifydb.vectors.VectorStore` on Chroma collections.
+    """:class:`~unifydb.vectorstore.VectorStore` on Chroma collections.
 
     The metric is the collection's HNSW space and the dimension is kept in the
     collection metadata under ``unifydb:dimension``. Chroma reports distances:
@@ -337,6 +337,11 @@ class ChromaVectorStore(VectorStore):
         "3-512 letters, digits, '.', '_' or '-', starting and ending with a letter or "
         "digit, without '..'"
     )
+
+    def __init__(self, datasource: ClientDatasource) -> None:
+        super().__init__(datasource)
+        #: collection name -> (the client it came from, its info)
+        self._infos: dict[str, tuple[Any, CollectionInfo]] = {}
 
     @property
     def _chroma(self) -> ChromaDatasource:
@@ -372,6 +377,7 @@ class ChromaVectorStore(VectorStore):
         return CollectionInfo(collection.name, dimension, metric, collection)
 
     def _create_collection(self, name: str, dimension: int, metric: Metric, exist_ok: bool) -> None:
+        self._infos.pop(name, None)
         existing = self._find(name)
         if existing is None:
             try:
@@ -391,6 +397,7 @@ class ChromaVectorStore(VectorStore):
     def _drop_collection(self, name: str) -> bool:
         from chromadb.errors import NotFoundError
 
+        self._infos.pop(name, None)
         try:
             self._client().delete_collection(name)
         except NotFoundError:
@@ -404,10 +411,18 @@ class ChromaVectorStore(VectorStore):
         return [collection.name for collection in self._client().list_collections()]
 
     def _describe(self, name: str) -> CollectionInfo:
+        # fetching the collection costs a round of work per call (0.5 ms of a 4 ms
+        # query); its handle is kept per client and forgotten on any error
+        client = self._client()
+        cached = self._infos.get(name)
+        if cached is not None and cached[0] is client:
+            return cached[1]
         collection = self._find(name)
         if collection is None:
             raise self.not_found(name)
-        return self._info(collection)
+        info = self._info(collection)
+        self._infos[name] = (client, info)
+        return info
 
     def _batch_size(self) -> int:
         size = int(self._client().get_max_batch_size())
@@ -516,6 +531,7 @@ class ChromaVectorStore(VectorStore):
     def _translate(self, action: str, error: Exception) -> UnifyDBError:
         from chromadb.errors import InvalidArgumentError, NotFoundError
 
+        self._infos.clear()  # the collection may have been dropped or recreated elsewhere
         message = self.datasource.redact(f"{action} failed: {error}")
         if isinstance(error, NotFoundError):
             return CollectionNotFoundError(message, datasource=self.datasource.name)

@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from unifydb.base import Category, ClientDatasource, error_chain
 from unifydb.errors import UnifyDBError
 from unifydb.options import BaseOptions
-from unifydb.vectors import (
+from unifydb.vectorstore import (
     CollectionInfo,
     CollectionNotFoundError,
     Metric,
@@ -306,7 +306,7 @@ _UNQUOTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class MilvusVectorStore(VectorStore):
-    """:class:`~unifydb.vectors.VectorStore` on Milvus collections.
+    """:class:`~unifydb.vectorstore.VectorStore` on Milvus collections.
 
     A collection has an explicit schema, ``id`` VARCHAR(512) primary key,
     ``vector`` FLOAT_VECTOR(dimension), ``metadata`` JSON and ``document``

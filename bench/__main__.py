@@ -1,0 +1,5 @@
+"""``python -m bench [--short | --full]``."""
+
+from bench.run import main
+
+raise SystemExit(main())
