@@ -22,10 +22,9 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 Category = Literal["relational", "nosql", "vector"]
+T = TypeVar("T")
 
 #: Building engines and clients imports driver and dialect modules. SQLAlchemy's
 #: dialect loader is not safe when two threads import the same dialect package
@@ -652,22 +652,24 @@ class SQLDatasource(Datasource):
         ping = dialect.do_ping
 
         def tracked_ping(dbapi_connection: Any) -> bool:
-            with self._tracking(dbapi_connection):
-                return ping(dbapi_connection)
+            return bool(self._tracked(dbapi_connection, ping, dbapi_connection))
 
         dialect.do_ping = tracked_ping  # type: ignore[method-assign]
 
-    @contextmanager
-    def _tracking(self, dbapi_connection: Any) -> Iterator[None]:
-        ident = threading.get_ident()
+    def _tracked(self, dbapi_connection: Any, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` with the connection's socket recorded for ``_interrupt_probe``.
+
+        On every pooled checkout (pre-ping), so kept to a few dict operations: the
+        entry is added without the lock (only this thread writes its key) and
+        removed under it, so an interrupt never shuts down a reused descriptor.
+        """
         fd = self.socket_fd(dbapi_connection)
         if fd is None:
-            yield
-            return
-        with self._in_use_lock:
-            self._in_use[ident] = fd
+            return call(*args)
+        ident = threading.get_ident()
+        self._in_use[ident] = fd
         try:
-            yield
+            return call(*args)
         finally:
             with self._in_use_lock:
                 self._in_use.pop(ident, None)
@@ -767,8 +769,9 @@ class SQLDatasource(Datasource):
         with self.get_engine().connect() as connection:
             dbapi_connection = connection.connection.dbapi_connection
             self.bound_statement(dbapi_connection, timeout)
-            with self._tracking(dbapi_connection):
-                version = connection.execute(text(self.version_sql)).scalar()
+            version = self._tracked(
+                dbapi_connection, lambda: connection.execute(text(self.version_sql)).scalar()
+            )
         return None if version is None else str(version).splitlines()[0]
 
     def bound_statement(self, dbapi_connection: Any, timeout: float) -> None:
