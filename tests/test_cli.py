@@ -110,7 +110,10 @@ def test_check_live_servers_text_and_json(tmp_path: Path) -> None:
         assert SECRET not in result.stdout + result.stderr
 
 
-def test_check_exits_nonzero_when_a_configured_datasource_fails(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["--processes", "--threads"])
+def test_check_exits_nonzero_when_a_configured_datasource_fails(
+    tmp_path: Path, strategy: str
+) -> None:
     with hanging_listener() as (host, port):
         cwd = live_settings(
             tmp_path,
@@ -118,7 +121,7 @@ def test_check_exits_nonzero_when_a_configured_datasource_fails(tmp_path: Path) 
             f'password = "{SECRET}"\n',
         )
         started = time.monotonic()
-        result = unifydb("check", "--timeout", "2", "--json", "stuck", "lite", cwd=cwd)
+        result = unifydb("check", strategy, "--timeout", "2", "--json", "stuck", "lite", cwd=cwd)
         elapsed = time.monotonic() - started
     assert result.returncode == 1
     statuses = {item["name"]: item for item in json.loads(result.stdout)}

@@ -411,7 +411,7 @@ def garbage_entry(draw: st.DrawFn) -> Any:
                     f"mysql://u:{MARKER}x@h:3306/db",
                     f"mongodb://u:{MARKER}x@h:27017/db",
                     f"http://root:{MARKER}x@h:19530",
-                    f"sqlite:///{MARKER}.db",
+                    "sqlite:///fuzz.db",  # a file path, not a secret: no marker
                 ]
             )
         )

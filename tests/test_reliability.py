@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from tests.conftest import (
 from tests.servers.faults import closed_port, hanging_listener, stalling_proxy
 from unifydb.datasources.relational.sqlite import SQLiteDatasource
 from unifydb.errors import DatasourceTimeoutError
+from unifydb.health import check_in_processes
 
 
 def unifydb_threads() -> list[str]:
@@ -280,7 +282,11 @@ def test_async_health_check_never_blocks_the_event_loop() -> None:
     registry.close_all()
 
 
-def test_many_hanging_datasources_cost_one_timeout_not_the_sum(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["threads", "processes"])
+def test_many_hanging_datasources_cost_one_timeout_not_the_sum(
+    tmp_path: Path, strategy: str
+) -> None:
+    """Threads: ``Registry.health_check``; processes: what ``unifydb check`` runs."""
     with (
         hanging_listener() as (h1, p1),
         hanging_listener() as (h2, p2),
@@ -297,7 +303,10 @@ def test_many_hanging_datasources_cost_one_timeout_not_the_sum(tmp_path: Path) -
         )
         registry.get_datasource("lite").health_check()  # warm the SQLite import
         started = time.monotonic()
-        statuses = registry.health_check(timeout=2)
+        if strategy == "threads":
+            statuses = registry.health_check(timeout=2)
+        else:
+            statuses = check_in_processes(registry, timeout=2)
         elapsed = time.monotonic() - started
     assert {name: status.status for name, status in statuses.items()} == {
         "pg": "timeout",
@@ -308,7 +317,48 @@ def test_many_hanging_datasources_cost_one_timeout_not_the_sum(tmp_path: Path) -
         "refused": "error",
     }
     assert elapsed < 2.5 + 1.0  # one timeout plus driver imports, not 4 x 2 s
+    # processes count the 2 s from the call, so the probe itself had what remained of it
+    assert re.search(r"within (2|1\.\d+) s", statuses["pg"].detail), statuses["pg"].detail
+    assert statuses["pg"].type == "postgres"
     registry.close_all()
+
+
+def test_check_in_processes_kills_a_stuck_check_and_reports_a_dead_one(tmp_path: Path) -> None:
+    """A check stuck before its deadline starts is killed; one whose process dies is an error."""
+    pid_file = tmp_path / "stuck.pid"
+
+    @unifydb.register("ignores-deadlines")
+    class StuckDatasource(SQLiteDatasource):
+        def initialize(self) -> None:  # building is not bounded by the check's deadline
+            pid_file.write_text(str(os.getpid()))
+            time.sleep(3600)
+
+    @unifydb.register("dies")
+    class DyingDatasource(SQLiteDatasource):
+        def health_check(self, timeout: float | None = None) -> Any:
+            os._exit(3)
+
+    try:
+        registry = registry_for(
+            stuck={"type": "ignores-deadlines", "database": ":memory:"},
+            dead={"type": "dies", "database": ":memory:"},
+            lite={"type": "sqlite", "database": str(tmp_path / "x.db")},
+        )
+        started = time.monotonic()
+        statuses = check_in_processes(registry, timeout=0.5, grace=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        unifydb.registry.unregister("ignores-deadlines")
+        unifydb.registry.unregister("dies")
+    assert list(statuses) == ["stuck", "dead", "lite"]
+    assert statuses["stuck"].status == "timeout"
+    assert statuses["stuck"].detail == "no answer within 1.5 s"
+    assert statuses["dead"].status == "error"
+    assert "ended without an answer" in statuses["dead"].detail
+    assert statuses["lite"].ok
+    assert 1.5 <= elapsed < 5
+    stuck_pid = int(pid_file.read_text())
+    assert not Path(f"/proc/{stuck_pid}").exists()  # killed and reaped
 
 
 # ----------------------------------------------------------------------------- least surprise

@@ -161,20 +161,37 @@ def _format_value(value: Any) -> str:
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds per datasource (default: each datasource's own 'timeout').",
+    help="Seconds each datasource has to answer (default: its own 'timeout'). With "
+    "--processes they count from the command's start, loading drivers included.",
+)
+@click.option(
+    "--processes/--threads",
+    "in_processes",
+    default=True,
+    help="Check each datasource in its own forked process (the default where the OS can "
+    "fork: drivers import on every core, and a stuck check is killed), or in threads of "
+    "this process.",
 )
 @click.pass_context
 def check_command(
-    ctx: click.Context, names: tuple[str, ...], as_json: bool, timeout: float | None
+    ctx: click.Context,
+    names: tuple[str, ...],
+    as_json: bool,
+    timeout: float | None,
+    in_processes: bool,
 ) -> None:
     """Health-check datasources in parallel; exit 1 if a configured one fails."""
     from .errors import UnifyDBError
+    from .health import check_in_processes
 
     registry = _registry(ctx)
     try:
         for name in names:
             registry.entry(name)
-        results = registry.health_check(names or None, timeout=timeout)
+        if in_processes:
+            results = check_in_processes(registry, names or None, timeout=timeout)
+        else:
+            results = registry.health_check(names or None, timeout=timeout)
     except UnifyDBError as error:
         _fail(str(error))
         return

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from .errors import (
     DatasourceTimeoutError,
@@ -14,6 +14,9 @@ from .errors import (
     NotConfiguredError,
     UnifyDBError,
 )
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 Status = Literal["ok", "error", "timeout", "not_configured", "driver_missing"]
 
@@ -121,3 +124,152 @@ def check_all(
                     detail=f"no answer within {grace:g} s",
                 )
         return {name: results[name] for name, _ in threads}
+
+
+def check_in_processes(
+    registry: Registry,
+    names: Iterable[str] | None = None,
+    *,
+    timeout: float | None = None,
+    grace: float = 5.0,
+) -> dict[str, HealthStatus]:
+    """Like :meth:`Registry.health_check`, each datasource in a forked child process.
+
+    For the command line, not for an application: the children import their
+    drivers on every core at once instead of under one GIL, and a check that
+    outlives its deadline (a driver stuck in a C call) is killed instead of
+    left running. What every check needs (SQLAlchemy, the option models) is
+    imported once before forking, so each child imports only its own driver.
+    Where ``os.fork`` does not exist, it is ``registry.health_check``.
+
+    ``timeout`` (default: each datasource's own) counts from this call, not
+    from the moment a check's driver has loaded: the command answers within
+    about ``timeout`` however long the imports took. A check whose driver
+    took most of that to load still gets a quarter of it to connect. A child
+    that has not answered ``grace`` seconds after its timeout (stuck in a
+    driver's import or initializer, where no deadline reaches) is killed and
+    reported as timed out.
+    """
+    import os
+
+    started = time.monotonic()
+    selected = list(dict.fromkeys(name.lower() for name in names)) if names else registry.names()
+    if not hasattr(os, "fork") or len(selected) < 2:
+        return registry.health_check(selected, timeout=timeout)
+    _import_shared_modules(registry, selected)
+    children: dict[int, tuple[str, int]] = {}  # read end -> (name, pid)
+    for name in selected:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            os.close(read_end)
+            _answer_and_exit(registry, name, timeout, started, write_end)
+        os.close(write_end)
+        children[read_end] = (name, pid)
+    limit = (timeout if timeout is not None else _largest_timeout(registry, selected)) + grace
+    return _collect(children, limit)
+
+
+def _import_shared_modules(registry: Registry, selected: list[str]) -> None:
+    from .base import SQLDatasource
+    from .registry import load_type
+
+    for name in selected:
+        try:
+            implementation = load_type(registry.type_of(name), datasource=name)
+        except Exception:  # the child reports it, worded as every build failure is
+            continue
+        if issubclass(implementation, SQLDatasource):
+            import sqlalchemy  # noqa: F401
+
+
+def _largest_timeout(registry: Registry, selected: list[str]) -> float:
+    from .options import DEFAULT_TIMEOUT
+
+    largest = DEFAULT_TIMEOUT
+    for name in selected:
+        try:
+            largest = max(largest, float(registry.entry(name).get("timeout", DEFAULT_TIMEOUT)))
+        except (TypeError, ValueError, UnifyDBError):
+            continue
+    return largest
+
+
+def _check_within(
+    registry: Registry, name: str, timeout: float | None, started: float
+) -> HealthStatus:
+    try:
+        datasource = registry.get_datasource(name)  # validates and loads the driver
+    except Exception as error:
+        return registry._build_failure(name, error)
+    budget = datasource.timeout if timeout is None else timeout
+    remaining = max(budget - (time.monotonic() - started), budget / 4)
+    return registry.health_check([name], timeout=round(remaining, 2))[name]
+
+
+def _answer_and_exit(
+    registry: Registry, name: str, timeout: float | None, started: float, write_end: int
+) -> NoReturn:  # pragma: no cover - runs in the forked child
+    import json
+    import os
+
+    code = 0
+    try:
+        status = _check_within(registry, name, timeout, started)
+        payload = json.dumps(status.as_dict()).encode()
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_end, view) :]
+    except BaseException:  # the parent reports a child that ended without answering
+        code = 1
+    finally:
+        # no interpreter teardown: it could block in a driver's threads
+        os._exit(code)
+
+
+def _collect(children: dict[int, tuple[str, int]], limit: float) -> dict[str, HealthStatus]:
+    import contextlib
+    import json
+    import os
+    import selectors
+    import signal
+
+    received: dict[int, bytearray] = {fd: bytearray() for fd in children}
+    deadline = time.monotonic() + limit
+    with selectors.DefaultSelector() as selector:
+        for fd in children:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map() and (remaining := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    received[key.fd] += chunk
+                else:
+                    selector.unregister(key.fd)
+        unanswered = set(selector.get_map())
+    results: dict[str, HealthStatus] = {}
+    for fd, (name, pid) in children.items():
+        os.close(fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # harmless for a child that answered and exited
+        os.waitpid(pid, 0)
+        try:
+            answer = json.loads(received[fd])
+            results[name] = HealthStatus(
+                name=name,
+                type=str(answer["type"]),
+                status=answer["status"],
+                latency_ms=answer["latency_ms"],
+                server_version=answer["server_version"],
+                detail=str(answer["detail"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            results[name] = HealthStatus(
+                name=name,
+                type="?",
+                status="timeout" if fd in unanswered else "error",
+                detail=f"no answer within {limit:g} s"
+                if fd in unanswered
+                else "the check's process ended without an answer",
+            )
+    return results
