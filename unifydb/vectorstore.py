@@ -30,16 +30,22 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar, cast, get_args
 
 from .errors import UnifyDBError
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from .base import Datasource
 
 Metric = Literal["cosine", "l2", "ip"]
 METRICS: tuple[Metric, ...] = get_args(Metric)
 Scalar = str | int | float | bool
+#: validated vectors as the backends get them: float lists, or a 2-D float32
+#: array (both clients take arrays; converting one to Python floats and back
+#: cost Milvus a fifth of an upsert)
+Vectors: TypeAlias = "list[list[float]] | NDArray[Any]"
 
 T = TypeVar("T")
 
@@ -278,7 +284,7 @@ class VectorStore(ABC):
         self,
         info: CollectionInfo,
         ids: list[str],
-        vectors: list[list[float]],
+        vectors: Vectors,
         metadatas: list[dict[str, Scalar]],
         documents: list[str | None],
     ) -> None: ...
@@ -396,7 +402,7 @@ class VectorStore(ABC):
             )
         return items
 
-    def _check_vectors(self, vectors: object, count: int) -> list[list[float]]:
+    def _check_vectors(self, vectors: object, count: int) -> Vectors:
         rows = self._check_length(vectors, count, "vectors")
         fast = _plain_float_rows(vectors, rows)
         if fast is not None:
@@ -416,7 +422,8 @@ class VectorStore(ABC):
         as_matrix = vector.reshape(1, -1) if shape is not None and len(shape) == 1 else None  # type: ignore[attr-defined]
         fast = _plain_float_rows(as_matrix, [vector])
         if fast is not None:
-            return fast[0]
+            row = fast[0]
+            return row if isinstance(row, list) else row.tolist()
         if isinstance(vector, (str, bytes, Mapping)) or not _is_sequence(vector):
             raise self.input_error(
                 f"{label} must be a list of numbers, not {type(vector).__name__}"
@@ -495,10 +502,11 @@ class VectorStore(ABC):
         return items
 
 
-def _plain_float_rows(given: object, rows: list[Any]) -> list[list[float]] | None:
-    """``rows`` as float lists when they are the common, certainly valid case, checked
-    in C: a float 2-D numpy array, or lists holding only floats, all of one length,
-    all finite. None means "check one value at a time" (which also words the error).
+def _plain_float_rows(given: object, rows: list[Any]) -> Vectors | None:
+    """The common, certainly valid cases, checked in C: a 2-D numpy array of
+    numbers (returned as a float32 array, the caller's own when it is one), or lists
+    holding only floats, all of one length, all finite. None means "check one
+    value at a time" (which also words the error).
 
     Checking 10,000 x 384 values one by one took 2 s; this takes a tenth of that.
     """
@@ -509,7 +517,8 @@ def _plain_float_rows(given: object, rows: list[Any]) -> list[list[float]] | Non
     if isinstance(given, np.ndarray):
         if given.ndim != 2 or given.dtype.kind not in "fiu" or not given.shape[1]:
             return None
-        matrix = given.astype(np.float64, copy=False)
+        # float32 is what both backends store (pymilvus accepts no other array)
+        matrix = given.astype(np.float32, copy=False)
     else:
         if not rows or not all(type(row) is list and row for row in rows):
             return None
@@ -523,7 +532,7 @@ def _plain_float_rows(given: object, rows: list[Any]) -> list[list[float]] | Non
             return None
     if not np.isfinite(matrix).all():
         return None
-    return rows if not isinstance(given, np.ndarray) else matrix.tolist()
+    return rows if not isinstance(given, np.ndarray) else matrix
 
 
 def _is_sequence(value: object) -> bool:

@@ -36,6 +36,7 @@ from unifydb.vectorstore import (
     VectorHit,
     VectorInputError,
     VectorRecord,
+    Vectors,
     VectorStore,
     batched,
 )
@@ -432,7 +433,7 @@ class ChromaVectorStore(VectorStore):
         self,
         info: CollectionInfo,
         ids: list[str],
-        vectors: list[list[float]],
+        vectors: Vectors,
         metadatas: list[dict[str, Scalar]],
         documents: list[str | None],
     ) -> None:

@@ -35,6 +35,7 @@ from unifydb.vectorstore import (
     Scalar,
     VectorHit,
     VectorRecord,
+    Vectors,
     VectorStore,
     batched,
 )
@@ -460,7 +461,7 @@ class MilvusVectorStore(VectorStore):
         self,
         info: CollectionInfo,
         ids: list[str],
-        vectors: list[list[float]],
+        vectors: Vectors,
         metadatas: list[dict[str, Scalar]],
         documents: list[str | None],
     ) -> None:
