@@ -323,6 +323,34 @@ def test_many_hanging_datasources_cost_one_timeout_not_the_sum(
     registry.close_all()
 
 
+@pytest.mark.parametrize("strategy", ["threads", "processes"])
+def test_datasources_sharing_an_embedded_store_are_checked_together(
+    tmp_path: Path, strategy: str
+) -> None:
+    """Two names on one Milvus Lite file and two on one Chroma folder, all checked at once.
+
+    Opening one store from two threads at the same moment raced (chromadb's
+    per-path system cache, Milvus Lite's per-path server), and two processes
+    must not open it at all; both failed now and then before.
+    """
+    registry = registry_for(
+        m1={"type": "milvus", "uri": str(tmp_path / "shared.db")},
+        m2={"type": "milvus", "uri": str(tmp_path / "shared.db")},
+        c1={"type": "chroma", "path": str(tmp_path / "chroma")},
+        c2={"type": "chroma", "path": str(tmp_path / "chroma")},
+        lite={"type": "sqlite", "database": str(tmp_path / "x.db")},
+    )
+    for _ in range(3):
+        if strategy == "threads":
+            statuses = registry.health_check(timeout=30)
+        else:
+            statuses = check_in_processes(registry, timeout=30)
+        assert {name: status.status for name, status in statuses.items()} == dict.fromkeys(
+            ["m1", "m2", "c1", "c2", "lite"], "ok"
+        ), {name: status.detail for name, status in statuses.items()}
+        registry.close_all()
+
+
 def test_check_in_processes_kills_a_stuck_check_and_reports_a_dead_one(tmp_path: Path) -> None:
     """A check stuck before its deadline starts is killed; one whose process dies is an error."""
     pid_file = tmp_path / "stuck.pid"

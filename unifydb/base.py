@@ -15,6 +15,7 @@ URL/connect arguments.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import logging
@@ -195,6 +196,15 @@ class Datasource(ABC):
     def target(self) -> str:
         """Where this datasource points, safe to print (no secrets)."""
         return ""
+
+    def in_process_store(self) -> Path | None:
+        """The file or folder an embedded server opens inside this process, if any.
+
+        Datasources naming the same one share it within a process; two
+        processes must not open it at once (``unifydb check`` checks them in
+        one child).
+        """
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Resolved settings for display: secrets redacted."""
@@ -878,6 +888,20 @@ def _url_passwords(text: str) -> list[str]:
     return [form for form in {raw, unquote(raw), unquote(raw.replace("+", " "))} if form]
 
 
+_store_locks: dict[Path, threading.Lock] = {}
+_store_locks_guard = threading.Lock()
+
+
+def _store_lock(store: Path | None) -> threading.Lock | contextlib.nullcontext[None]:
+    """One lock per in-process store: chromadb and milvus_lite each keep one
+    server per path, and two datasources opening the same path at the same
+    moment raced (chromadb: KeyError, Milvus Lite: "Open local milvus failed")."""
+    if store is None:
+        return contextlib.nullcontext()
+    with _store_locks_guard:
+        return _store_locks.setdefault(store, threading.Lock())
+
+
 class ClientDatasource(Datasource):
     """The adapter protocol for NoSQL and vector datasources.
 
@@ -904,7 +928,10 @@ class ClientDatasource(Datasource):
         with self._lock:
             if self._client is None:
                 self.initialize()
-                self._client = self._guarded("connect", self._connect, discard=self._close_client)
+                with _store_lock(self.in_process_store()):
+                    self._client = self._guarded(
+                        "connect", self._connect, discard=self._close_client
+                    )
             return self._client
 
     def _guarded(self, action: str, fn: Any, *, discard: Any = None) -> Any:

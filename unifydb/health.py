@@ -154,33 +154,49 @@ def check_in_processes(
 
     started = time.monotonic()
     selected = list(dict.fromkeys(name.lower() for name in names)) if names else registry.names()
-    if not hasattr(os, "fork") or len(selected) < 2:
+    groups = _process_groups(registry, selected) if hasattr(os, "fork") else []
+    if len(groups) < 2:
         return registry.health_check(selected, timeout=timeout)
-    _import_shared_modules(registry, selected)
-    children: dict[int, tuple[str, int]] = {}  # read end -> (name, pid)
-    for name in selected:
+    children: dict[int, tuple[list[str], int]] = {}  # read end -> (names, pid)
+    for group in groups:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child's coverage is not collected
             os.close(read_end)
-            _answer_and_exit(registry, name, timeout, started, write_end)
+            _answer_and_exit(registry, group, timeout, started, write_end)
         os.close(write_end)
-        children[read_end] = (name, pid)
+        children[read_end] = (group, pid)
     limit = (timeout if timeout is not None else _largest_timeout(registry, selected)) + grace
-    return _collect(children, limit)
+    results = _collect(children, limit)
+    return {name: results[name] for name in selected}
 
 
-def _import_shared_modules(registry: Registry, selected: list[str]) -> None:
+def _process_groups(registry: Registry, selected: list[str]) -> list[list[str]]:
+    """One process per datasource, except that those sharing an in-process store
+    (a Milvus Lite file, a Chroma folder) share one. What the checks have in common
+    (SQLAlchemy, the option models and their schemas) is imported here, once."""
+    from pathlib import Path
+
     from .base import SQLDatasource
     from .registry import load_type
 
+    groups: list[list[str]] = []
+    by_store: dict[Path, list[str]] = {}
     for name in selected:
         try:
-            implementation = load_type(registry.type_of(name), datasource=name)
+            if issubclass(load_type(registry.type_of(name), datasource=name), SQLDatasource):
+                import sqlalchemy  # noqa: F401
+            store = registry.build(name).in_process_store()
         except Exception:  # the child reports it, worded as every build failure is
-            continue
-        if issubclass(implementation, SQLDatasource):
-            import sqlalchemy  # noqa: F401
+            store = None
+        if store is None:
+            groups.append([name])
+        elif store in by_store:
+            by_store[store].append(name)
+        else:
+            by_store[store] = [name]
+            groups.append(by_store[store])
+    return groups
 
 
 def _largest_timeout(registry: Registry, selected: list[str]) -> float:
@@ -195,28 +211,39 @@ def _largest_timeout(registry: Registry, selected: list[str]) -> float:
     return largest
 
 
-def _check_within(
-    registry: Registry, name: str, timeout: float | None, started: float
-) -> HealthStatus:
-    try:
-        datasource = registry.get_datasource(name)  # validates and loads the driver
-    except Exception as error:
-        return registry._build_failure(name, error)
-    budget = datasource.timeout if timeout is None else timeout
-    remaining = max(budget - (time.monotonic() - started), budget / 4)
-    return registry.health_check([name], timeout=round(remaining, 2))[name]
+def _check_group(
+    registry: Registry, names: list[str], timeout: float | None, started: float
+) -> list[HealthStatus]:
+    import functools
+
+    results: dict[str, HealthStatus] = {}
+    built = []
+    for name in names:
+        try:
+            built.append(registry.get_datasource(name))  # validates and loads the driver
+        except Exception as error:
+            results[name] = registry._build_failure(name, error)
+    checks: list[tuple[str, Callable[[], HealthStatus]]] = []
+    limits = [0.0]
+    for datasource in built:
+        budget = datasource.timeout if timeout is None else timeout
+        remaining = round(max(budget - (time.monotonic() - started), budget / 4), 2)
+        limits.append(remaining)
+        checks.append((datasource.name, functools.partial(datasource.health_check, remaining)))
+    results.update(check_all(checks, grace=max(limits) + 1.0))
+    return [results[name] for name in names]
 
 
 def _answer_and_exit(
-    registry: Registry, name: str, timeout: float | None, started: float, write_end: int
+    registry: Registry, names: list[str], timeout: float | None, started: float, write_end: int
 ) -> NoReturn:  # pragma: no cover - runs in the forked child
     import json
     import os
 
     code = 0
     try:
-        status = _check_within(registry, name, timeout, started)
-        payload = json.dumps(status.as_dict()).encode()
+        statuses = _check_group(registry, names, timeout, started)
+        payload = json.dumps([status.as_dict() for status in statuses]).encode()
         view = memoryview(payload)
         while view:
             view = view[os.write(write_end, view) :]
@@ -227,7 +254,7 @@ def _answer_and_exit(
         os._exit(code)
 
 
-def _collect(children: dict[int, tuple[str, int]], limit: float) -> dict[str, HealthStatus]:
+def _collect(children: dict[int, tuple[list[str], int]], limit: float) -> dict[str, HealthStatus]:
     import contextlib
     import json
     import os
@@ -248,28 +275,29 @@ def _collect(children: dict[int, tuple[str, int]], limit: float) -> dict[str, He
                     selector.unregister(key.fd)
         unanswered = set(selector.get_map())
     results: dict[str, HealthStatus] = {}
-    for fd, (name, pid) in children.items():
+    for fd, (names, pid) in children.items():
         os.close(fd)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # harmless for a child that answered and exited
         os.waitpid(pid, 0)
         try:
-            answer = json.loads(received[fd])
-            results[name] = HealthStatus(
-                name=name,
-                type=str(answer["type"]),
-                status=answer["status"],
-                latency_ms=answer["latency_ms"],
-                server_version=answer["server_version"],
-                detail=str(answer["detail"]),
-            )
+            for answer in json.loads(received[fd]):
+                results[answer["name"]] = HealthStatus(
+                    name=answer["name"],
+                    type=str(answer["type"]),
+                    status=answer["status"],
+                    latency_ms=answer["latency_ms"],
+                    server_version=answer["server_version"],
+                    detail=str(answer["detail"]),
+                )
         except (ValueError, KeyError, TypeError):
-            results[name] = HealthStatus(
-                name=name,
-                type="?",
-                status="timeout" if fd in unanswered else "error",
-                detail=f"no answer within {limit:g} s"
-                if fd in unanswered
-                else "the check's process ended without an answer",
-            )
+            for name in names:
+                results[name] = HealthStatus(
+                    name=name,
+                    type="?",
+                    status="timeout" if fd in unanswered else "error",
+                    detail=f"no answer within {limit:g} s"
+                    if fd in unanswered
+                    else "the check's process ended without an answer",
+                )
     return results

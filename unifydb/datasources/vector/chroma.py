@@ -154,6 +154,9 @@ class ChromaDatasource(ClientDatasource):
         # absolute, because chromadb shares one System per path *string*
         return Path(os.path.abspath(os.path.expanduser(self.chroma_options.path)))
 
+    def in_process_store(self) -> Path | None:
+        return self.persist_path()
+
     def target(self) -> str:
         options = self.chroma_options
         if self.mode == "http":

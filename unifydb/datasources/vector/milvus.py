@@ -139,6 +139,9 @@ class MilvusDatasource(ClientDatasource):
         # absolute, because milvus_lite keeps one server per path
         return Path(os.path.abspath(os.path.expanduser(self.milvus_options.uri)))
 
+    def in_process_store(self) -> Path | None:
+        return self.lite_path()
+
     def required_modules(self) -> tuple[str, ...]:
         return (*self.driver_modules, "milvus_lite") if self.is_lite else self.driver_modules
 
