@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
@@ -61,6 +61,18 @@ class HealthStatus:
             "server_version": self.server_version,
             "detail": self.detail,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HealthStatus:
+        """The status :meth:`as_dict` described (without the error object)."""
+        return cls(
+            name=str(data["name"]),
+            type=str(data["type"]),
+            status=data["status"],
+            latency_ms=data["latency_ms"],
+            server_version=data["server_version"],
+            detail=str(data["detail"]),
+        )
 
 
 def status_from_error(
@@ -154,7 +166,9 @@ def check_in_processes(
 
     started = time.monotonic()
     selected = list(dict.fromkeys(name.lower() for name in names)) if names else registry.names()
-    groups = _process_groups(registry, selected) if hasattr(os, "fork") else []
+    if not hasattr(os, "fork"):
+        return registry.health_check(selected, timeout=timeout)
+    groups, largest_timeout = _process_groups(registry, selected)
     if len(groups) < 2:
         return registry.health_check(selected, timeout=timeout)
     children: dict[int, tuple[list[str], int]] = {}  # read end -> (names, pid)
@@ -166,29 +180,35 @@ def check_in_processes(
             _answer_and_exit(registry, group, timeout, started, write_end)
         os.close(write_end)
         children[read_end] = (group, pid)
-    limit = (timeout if timeout is not None else _largest_timeout(registry, selected)) + grace
+    limit = (timeout if timeout is not None else largest_timeout) + grace
     results = _collect(children, limit)
     return {name: results[name] for name in selected}
 
 
-def _process_groups(registry: Registry, selected: list[str]) -> list[list[str]]:
+def _process_groups(registry: Registry, selected: list[str]) -> tuple[list[list[str]], float]:
     """One process per datasource, except that those sharing an in-process store
-    (a Milvus Lite file, a Chroma folder) share one. What the checks have in common
-    (SQLAlchemy, the option models and their schemas) is imported here, once."""
+    (a Milvus Lite file, a Chroma folder) share one; and the largest timeout among
+    them. What the checks have in common (SQLAlchemy, the option models and their
+    schemas) is imported here, once."""
     from pathlib import Path
 
     from .base import SQLDatasource
+    from .options import DEFAULT_TIMEOUT
     from .registry import load_type
 
     groups: list[list[str]] = []
     by_store: dict[Path, list[str]] = {}
+    largest_timeout = DEFAULT_TIMEOUT
     for name in selected:
         try:
             if issubclass(load_type(registry.type_of(name), datasource=name), SQLDatasource):
                 import sqlalchemy  # noqa: F401
-            store = registry.build(name).in_process_store()
+            datasource = registry.build(name)
         except Exception:  # the child reports it, worded as every build failure is
-            store = None
+            groups.append([name])
+            continue
+        largest_timeout = max(largest_timeout, datasource.timeout)
+        store = datasource.in_process_store()
         if store is None:
             groups.append([name])
         elif store in by_store:
@@ -196,42 +216,7 @@ def _process_groups(registry: Registry, selected: list[str]) -> list[list[str]]:
         else:
             by_store[store] = [name]
             groups.append(by_store[store])
-    return groups
-
-
-def _largest_timeout(registry: Registry, selected: list[str]) -> float:
-    from .options import DEFAULT_TIMEOUT
-
-    largest = DEFAULT_TIMEOUT
-    for name in selected:
-        try:
-            largest = max(largest, float(registry.entry(name).get("timeout", DEFAULT_TIMEOUT)))
-        except (TypeError, ValueError, UnifyDBError):
-            continue
-    return largest
-
-
-def _check_group(
-    registry: Registry, names: list[str], timeout: float | None, started: float
-) -> list[HealthStatus]:
-    import functools
-
-    results: dict[str, HealthStatus] = {}
-    built = []
-    for name in names:
-        try:
-            built.append(registry.get_datasource(name))  # validates and loads the driver
-        except Exception as error:
-            results[name] = registry._build_failure(name, error)
-    checks: list[tuple[str, Callable[[], HealthStatus]]] = []
-    limits = [0.0]
-    for datasource in built:
-        budget = datasource.timeout if timeout is None else timeout
-        remaining = round(max(budget - (time.monotonic() - started), budget / 4), 2)
-        limits.append(remaining)
-        checks.append((datasource.name, functools.partial(datasource.health_check, remaining)))
-    results.update(check_all(checks, grace=max(limits) + 1.0))
-    return [results[name] for name in names]
+    return groups, largest_timeout
 
 
 def _answer_and_exit(
@@ -242,8 +227,8 @@ def _answer_and_exit(
 
     code = 0
     try:
-        statuses = _check_group(registry, names, timeout, started)
-        payload = json.dumps([status.as_dict() for status in statuses]).encode()
+        statuses = registry.health_check(names, timeout=timeout, started=started)
+        payload = json.dumps([status.as_dict() for status in statuses.values()]).encode()
         view = memoryview(payload)
         while view:
             view = view[os.write(write_end, view) :]
@@ -282,14 +267,8 @@ def _collect(children: dict[int, tuple[list[str], int]], limit: float) -> dict[s
         os.waitpid(pid, 0)
         try:
             for answer in json.loads(received[fd]):
-                results[answer["name"]] = HealthStatus(
-                    name=answer["name"],
-                    type=str(answer["type"]),
-                    status=answer["status"],
-                    latency_ms=answer["latency_ms"],
-                    server_version=answer["server_version"],
-                    detail=str(answer["detail"]),
-                )
+                status = HealthStatus.from_dict(answer)
+                results[status.name] = status
         except (ValueError, KeyError, TypeError):
             for name in names:
                 results[name] = HealthStatus(
