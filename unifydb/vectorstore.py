@@ -124,6 +124,10 @@ class VectorStore(ABC):
     def __init__(self, datasource: Datasource) -> None:
         self._datasource = datasource
         self._lock = threading.RLock()
+        # collection name -> info, valid for one client (a reconnect starts afresh):
+        # fetching it is a round trip on every call otherwise
+        self._infos: dict[str, CollectionInfo] = {}
+        self._infos_client: Any = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} datasource={self._datasource.name!r}>"
@@ -275,9 +279,37 @@ class VectorStore(ABC):
     @abstractmethod
     def _list_collections(self) -> list[str]: ...
 
-    @abstractmethod
     def _describe(self, name: str) -> CollectionInfo:
-        """Dimension and metric of ``name``; :meth:`not_found` when it does not exist."""
+        """Dimension and metric of ``name``, fetched once per client;
+        :meth:`not_found` when it does not exist."""
+        client = self._client()
+        with self._lock:
+            if client is not self._infos_client:
+                self._infos, self._infos_client = {}, client
+            info = self._infos.get(name)
+        if info is None:
+            info = self._fetch_info(client, name)
+            with self._lock:
+                if client is self._infos_client:
+                    self._infos[name] = info
+        return info
+
+    def _forget(self, name: str | None = None) -> None:
+        """Drop what :meth:`_describe` keeps of ``name`` (None: of every collection)."""
+        with self._lock:
+            if name is None:
+                self._infos.clear()
+            else:
+                self._infos.pop(name, None)
+
+    @abstractmethod
+    def _client(self) -> Any:
+        """The driver's client, from the datasource (connecting again after a close)."""
+
+    @abstractmethod
+    def _fetch_info(self, client: Any, name: str) -> CollectionInfo:
+        """Dimension and metric of ``name`` from the backend; :meth:`not_found` when
+        it does not exist."""
 
     @abstractmethod
     def _upsert(

@@ -324,12 +324,6 @@ class MilvusVectorStore(VectorStore):
     name_rule: ClassVar[str] = "1-255 letters, digits or underscores, not starting with a digit"
     max_top_k: ClassVar[int | None] = 16_384
 
-    def __init__(self, datasource: MilvusDatasource) -> None:
-        super().__init__(datasource)
-        # collection name -> info, valid for one client (reset when the datasource reconnects)
-        self._infos: dict[str, CollectionInfo] = {}
-        self._infos_client: Any = None
-
     @property
     def _milvus(self) -> MilvusDatasource:
         datasource = self.datasource
@@ -341,16 +335,7 @@ class MilvusVectorStore(VectorStore):
         return self._milvus.timeout
 
     def _client(self) -> Any:
-        client = self._milvus.get_client()
-        with self._lock:
-            if client is not self._infos_client:
-                self._infos = {}
-                self._infos_client = client
-        return client
-
-    def _forget(self, name: str) -> None:
-        with self._lock:
-            self._infos.pop(name, None)
+        return self._milvus.get_client()
 
     # ------------------------------------------------------------------ collections
 
@@ -401,12 +386,7 @@ class MilvusVectorStore(VectorStore):
     def _list_collections(self) -> list[str]:
         return [str(name) for name in self._client().list_collections(timeout=self._timeout)]
 
-    def _describe(self, name: str) -> CollectionInfo:
-        client = self._client()
-        with self._lock:
-            info = self._infos.get(name)
-        if info is not None:
-            return info
+    def _fetch_info(self, client: Any, name: str) -> CollectionInfo:
         if not client.has_collection(name, timeout=self._timeout):
             raise self.not_found(name)
         description = client.describe_collection(name, timeout=self._timeout)
@@ -422,11 +402,7 @@ class MilvusVectorStore(VectorStore):
             )
         metric = self._metric_of(client, name)
         self._load(client, name)
-        info = CollectionInfo(name, int(dimension), metric)
-        with self._lock:
-            if client is self._infos_client:
-                self._infos[name] = info
-        return info
+        return CollectionInfo(name, int(dimension), metric)
 
     def _metric_of(self, client: Any, name: str) -> Metric:
         for index_name in client.list_indexes(name, field_name="vector", timeout=self._timeout):
