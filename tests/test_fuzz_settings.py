@@ -42,6 +42,7 @@ from unifydb.errors import (
 from unifydb.registry import BUILTIN_TYPES, TYPE_ALIASES, load_type
 from unifydb.settings import (
     MAX_DEPTH,
+    PlaceholderError,
     apply_env_overrides,
     missing_variables,
     placeholder_variables,
@@ -65,6 +66,7 @@ BUDGET = {
     "valid_ish_entries": 650,
     "settings_files": 400,
     "env_overrides": 400,
+    "hostile": 500,
 }
 RAN: Counter[str] = Counter()
 OUTCOMES: Counter[str] = Counter()
@@ -344,7 +346,17 @@ def outcome(result: str) -> None:
     env=placeholder_env(),
 )
 def test_placeholders_resolve_or_report_missing_variables(value: Any, env: dict[str, str]) -> None:
-    resolved, missing = resolve_placeholders(value, env)
+    RAN["placeholders"] += 1
+    try:
+        resolved, missing = resolve_placeholders(value, env)
+    except PlaceholderError as error:
+        # malformed, nested, or a variable holding a placeholder itself; the
+        # message quotes nothing of the value
+        for text in strings(value):
+            if len(text) >= 3:
+                assert text not in str(error)
+        outcome("placeholder-error")
+        return
     referenced = placeholder_variables(value)
     assert set(missing) <= set(referenced)
     assert missing == missing_variables(value, env)
@@ -357,8 +369,8 @@ def test_placeholders_resolve_or_report_missing_variables(value: Any, env: dict[
                 assert "${" + name + "}" not in resolved, (value, resolved)
                 assert "${" + name + ":-" not in resolved, (value, resolved)
     if not any("$" in text for text in strings(value)):
-        assert resolved == value
-    RAN["placeholders"] += 1
+        assert resolved is value or resolved == value
+    outcome("resolved")
 
 
 def same_shape(before: Any, after: Any) -> bool:
@@ -840,7 +852,16 @@ ENV_VALUES = [
 env_parts = st.one_of(
     st.sampled_from(["DB", "db", "Orders", "SQLITE", "pg", "x"]),
     st.sampled_from(
-        [field.upper() for field in FIELDS] + ["CONNECT_ARGS__application_name", "QUERY__a"]
+        [field.upper() for field in FIELDS]
+        + [
+            "CONNECT_ARGS__application_name",
+            "QUERY__a",
+            # mixed-case nested keys: matched against the file's keys case-insensitively
+            "QUERY__Application_Name",
+            "connect_args__READ_TIMEOUT",
+            "Engine_Options__POOL_SIZE",
+            "CLIENT_OPTIONS__retryWrites",
+        ]
     ),
     st.text(alphabet="abXY_-.é 0", min_size=1, max_size=6),
 )
@@ -906,6 +927,103 @@ def test_environment_overrides_apply_or_fail_with_a_unifydb_error(
             return
         for name in listed:
             outcome(exercise(registry, name, registry.entries[name]))
+
+
+# ----------------------------------------------------------------------------- hostile input
+# The classes of the hostile review (issue "Hardening"): NUL and other control
+# characters, unescaped delimiters in URLs, ';'-separated URI options,
+# credentials inside free-form strings, non-finite numbers.
+
+CONTROL = ["\x00", "\x01", "\x1f", "\x7f", "\n", "\r", "\t", "\x00\x00"]
+secret = password.filter(lambda s: "\x00" not in s and "\n" not in s and "\r" not in s)
+
+
+def hostile_url(pw: str) -> st.SearchStrategy[str]:
+    at = pw.replace("@", "") + "@tail"
+    return st.sampled_from(
+        [
+            f"postgresql://app:{at}@db.example/app",
+            f"postgresql://app:{pw}%00x@db.example/app",
+            f"mysql://app:{at}@db.example:3306/app",
+            f"mariadb://app:{at}@db.example/app",
+            f"oracle+oracledb://app:{at}@db.example:1521/?service_name=S",
+            f"mssql+pyodbc://app:{at}@db.example/app?driver=FreeTDS",
+            f"mongodb://db.example/app?authSource=admin;authMechanismProperties=TOKEN:{pw}",
+            f"mongodb://db.example/app?authMechanismProperties=AWS_SESSION_TOKEN:{pw}&w=1",
+            f"mongodb://app:{at}@db.example/app",
+            f"http://app:{at}@127.0.0.1:19530",
+            f"postgresql://app@db.example/app?sslmode=require%00&password={pw}",
+        ]
+    )
+
+
+def embedded_credentials(pw: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(
+        [
+            f"Server=h;UID=app;PWD={pw}",
+            f"Server=h;UID=app;PWD={{{pw}}};Encrypt=yes",
+            f"scott/{pw}@db.example/orclpdb",
+            f"host=h password={pw} dbname=x",
+            f"host=h password='{pw}' dbname=x",
+            f"Password={pw};Host=h",
+        ]
+    )
+
+
+@st.composite
+def hostile_entry(draw: st.DrawFn) -> tuple[str, dict[str, Any], str]:
+    """(type, entry, the password hidden somewhere in it)."""
+    type_name = draw(st.sampled_from(TYPES))
+    pw = draw(secret)
+    fields = sorted(set(MODELS[type_name].model_fields) - {"type"} - UNSAFE_TO_BREAK)
+    entry = dict(BASE_ENTRIES[type_name])
+    for _ in range(draw(st.integers(1, 3))):
+        field = draw(st.sampled_from(fields))
+        value = draw(
+            st.one_of(
+                hostile_url(pw),
+                embedded_credentials(pw),
+                st.tuples(text, st.sampled_from(CONTROL), text).map("".join),
+                st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0]),
+                st.dictionaries(
+                    st.sampled_from(["odbc_connect", "dsn", "options", "Password", "a"]),
+                    st.one_of(embedded_credentials(pw), st.just("x\x00y")),
+                    max_size=2,
+                ),
+            )
+        )
+        entry[field] = value
+    return type_name, {**entry, "type": type_name}, pw
+
+
+@fuzz("hostile")
+@given(case=hostile_entry())
+def test_hostile_values_are_refused_or_never_shown(case: tuple[str, dict[str, Any], str]) -> None:
+    """Whatever hostile value an entry holds: a unifydb error naming the key, or a
+    datasource whose displays hide the password and whose URL holds no NUL."""
+    RAN["hostile"] += 1
+    type_name, entry, pw = case
+    registry = registry_for(x=entry)
+    try:
+        datasource = registry.build("x")
+    except UnifyDBError as error:
+        check_error(error, "x", entry)
+        outcome(f"error:{type(error).__name__}")
+        return
+    shown = [
+        datasource.target(),
+        repr(datasource),
+        repr(datasource.config),
+        json.dumps(datasource.describe(), default=str),
+    ]
+    for output in shown:
+        assert pw not in output, (type_name, output)
+    url = getattr(datasource, "url", None)
+    if callable(url):
+        with contextlib.suppress(UnifyDBError):
+            rendered = url().render_as_string(hide_password=False)
+            assert "\x00" not in rendered, rendered
+    outcome("built")
 
 
 def test_example_budget_was_spent() -> None:

@@ -892,8 +892,12 @@ def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]
     race = "partially initialized module"
     for name in ("chroma", "lite"):
         assert checked[name]["status"] == "ok" or race in checked[name]["detail"], checked[name]
-    for name in ("pg", "pg_url", "my", "maria_url", "mongo", "mongo_url", "cass"):
+    for name in ("pg", "pg_url", "my", "maria_url", "mongo", "mongo_url"):
         assert checked[name]["status"] == "error", checked[name]  # wrong passwords
+    # Cassandra refuses a wrong password after a while; on a loaded machine that can
+    # take longer than --timeout. Either failure is right here: the point of this
+    # test is what the output holds, not how fast the login is refused.
+    assert checked["cass"]["status"] in ("error", "timeout"), checked["cass"]
 
 
 # ----------------------------------------------------------------------------- fixed here

@@ -15,7 +15,7 @@ from unifydb.errors import (
     SettingsFileError,
     UnifyDBError,
 )
-from unifydb.settings import missing_variables, resolve_placeholders
+from unifydb.settings import PlaceholderError, missing_variables, resolve_placeholders
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,9 +52,13 @@ def test_placeholder_forms(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_substituted_values_are_not_expanded_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET", "has ${OTHER} inside $$ and %")
+    monkeypatch.setenv("SECRET", "has $OTHER inside $$ and %")
     value, missing = resolve_placeholders("${SECRET}")
-    assert (value, missing) == ("has ${OTHER} inside $$ and %", [])
+    assert (value, missing) == ("has $OTHER inside $$ and %", [])
+    # a value that is itself a placeholder is refused, not passed on as a literal
+    monkeypatch.setenv("SECRET", "has ${OTHER} inside")
+    with pytest.raises(PlaceholderError):
+        resolve_placeholders("${SECRET}")
 
 
 def test_missing_variables_are_reported_and_left_in_place() -> None:

@@ -139,6 +139,12 @@ def vectors(name: str) -> Any:
     return default_registry().vectors(name)
 
 
+def warm_up(*names: str, asynchronous: bool = False) -> None:
+    """Validate settings and import drivers of the datasources (default: all) now,
+    with ``asynchronous`` also for their async engines. Connects nothing."""
+    default_registry().warm_up(names or None, asynchronous=asynchronous)
+
+
 def close_all() -> None:
     """Release every pool and client of the default registry."""
     registry = _default
@@ -159,6 +165,8 @@ _LAZY = {
     "Datasource": ("base", "Datasource"),
     "SQLDatasource": ("base", "SQLDatasource"),
     "DatasourceFactory": ("factory", "DatasourceFactory"),
+    "SQLConnectionError": ("_sqlerrors", "SQLConnectionError"),
+    "SQLTimeoutError": ("_sqlerrors", "SQLTimeoutError"),
 }
 
 
@@ -183,7 +191,9 @@ __all__ = [
     "HealthStatus",
     "NotConfiguredError",
     "Registry",
+    "SQLConnectionError",
     "SQLDatasource",
+    "SQLTimeoutError",
     "SettingsFileError",
     "UnifyDBError",
     "UnknownDatasourceError",
@@ -204,4 +214,5 @@ __all__ = [
     "sessionmaker",
     "set_default_registry",
     "vectors",
+    "warm_up",
 ]

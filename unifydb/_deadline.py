@@ -17,9 +17,38 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import DatasourceTimeoutError
+from .errors import ConfigurationError, DatasourceTimeoutError
 
 T = TypeVar("T")
+
+#: seconds a datasource has to connect and answer a health check, unless it says otherwise
+DEFAULT_TIMEOUT = 10.0
+#: the longest timeout anything accepts: an hour is already far beyond any check
+MAX_TIMEOUT = 3600.0
+
+
+def checked_timeout(value: float | None, *, datasource: str | None = None) -> float | None:
+    """A timeout given to a call: None stays None, a finite positive number is
+    capped at :data:`MAX_TIMEOUT`; anything else is a :class:`ConfigurationError`."""
+    import math
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(
+            f"timeout must be a number of seconds, not {type(value).__name__}",
+            datasource=datasource,
+            key="timeout",
+            fix="pass e.g. timeout=5",
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(
+            f"timeout must be a positive, finite number of seconds, not {value!r}",
+            datasource=datasource,
+            key="timeout",
+            fix="pass e.g. timeout=5",
+        )
+    return min(float(value), MAX_TIMEOUT)
 
 
 def call_with_deadline(

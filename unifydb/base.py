@@ -30,7 +30,7 @@ from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
 
-from ._deadline import call_with_deadline
+from ._deadline import call_with_deadline, checked_timeout
 from .errors import (
     ConfigurationError,
     DatasourceConnectionError,
@@ -41,9 +41,20 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .health import HealthStatus, status_from_error
-from .options import SENSITIVE_KEY, BaseOptions, ServerSQLOptions, SQLOptions, parse_options
+from .options import (
+    NUL_MESSAGE,
+    SENSITIVE_KEY,
+    BaseOptions,
+    ServerSQLOptions,
+    SQLOptions,
+    check_url_userinfo,
+    credentials_in,
+    mask_credentials,
+    parse_options,
+    retype_env_values,
+)
 from .registry import module_available
-from .settings import URL_FIELDS, is_covered, resolve_placeholders
+from .settings import URL_FIELDS, PlaceholderError, is_covered, resolve_placeholders
 
 if TYPE_CHECKING:
     from typing import Self
@@ -92,7 +103,15 @@ class Datasource(ABC):
         resolved: dict[str, Any] = {}
         unresolved: dict[str, list[str]] = {}
         for key, raw in entry.items():
-            value, missing = resolve_placeholders(raw)
+            try:
+                value, missing = resolve_placeholders(raw)
+            except PlaceholderError as error:
+                raise ConfigurationError(
+                    str(error),
+                    datasource=name,
+                    key=key,
+                    fix="see 'Placeholders' in the README",
+                ) from None
             if missing:
                 unresolved[key] = missing
             elif value != "":  # an empty value means "not given", so defaults apply
@@ -116,6 +135,7 @@ class Datasource(ABC):
             )
         resolved = cls._read_secret_files(name, resolved)
         resolved = cls.prepare_settings(name, resolved)
+        resolved = retype_env_values(cls.options_model, resolved)
         options = parse_options(
             cls.options_model, resolved, datasource=name, type_name=cls.type_name
         )
@@ -143,8 +163,24 @@ class Datasource(ABC):
                     key=file_key,
                     fix="point it at a readable UTF-8 file holding only the secret",
                 )
-            # files written by editors and `echo` end in a newline that is not part of the secret
-            data[secret] = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+            # files written by editors and `echo` end in a newline that is not part of
+            # the secret; Windows editors may start them with a byte-order mark
+            text = text.removeprefix("\ufeff")
+            text = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+            problem = None
+            if "\x00" in text:
+                problem = f"the file {str(path)!r} {NUL_MESSAGE}"
+            elif not text:
+                problem = f"the file {str(path)!r} is empty"
+            if problem is not None:
+                raise ConfigurationError(
+                    problem,
+                    datasource=name,
+                    key=file_key,
+                    fix=f"write the {secret} into the file (a trailing newline is fine), "
+                    f"or remove {file_key!r} if there is no {secret}",
+                )
+            data[secret] = text
         return data
 
     @classmethod
@@ -194,7 +230,12 @@ class Datasource(ABC):
         )
 
     def target(self) -> str:
-        """Where this datasource points, safe to print (no secrets)."""
+        """Where this datasource points, safe to print: credentials in it are masked
+        whatever the backend's :meth:`_target` built."""
+        return mask_credentials(self._target())
+
+    def _target(self) -> str:
+        """Hook: where this datasource points (backends leave passwords out)."""
         return ""
 
     def in_process_store(self) -> Path | None:
@@ -219,7 +260,12 @@ class Datasource(ABC):
     # ------------------------------------------------------------------ secrets
 
     def secrets(self) -> list[str]:
-        """Every secret value this datasource holds, for scrubbing messages."""
+        """Every secret value this datasource holds, for scrubbing messages.
+
+        Besides the secret fields, credentials inside free-form strings that a
+        driver parses (an ODBC ``PWD=``, an Oracle ``user/password@dsn``, a
+        libpq ``password=``) count.
+        """
         values: list[str] = []
         for field in self._options.secret_fields:
             value = getattr(self._options, field, None)
@@ -227,13 +273,25 @@ class Datasource(ABC):
                 secret = value.get_secret_value()
                 values.append(secret)
                 values.extend(_url_passwords(secret))
+        for text in _option_strings(self._options):
+            values.extend(credentials_in(text))
+            values.extend(_url_passwords(text))
         return values
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret (raw or URL-encoded) replaced by ``***``."""
-        for secret in sorted(self.secrets(), key=len, reverse=True):
+        """``text`` with every secret replaced by ``***``.
+
+        Credentials are hidden where they stand as credentials (a URL's
+        password, ``password=...``, ``PWD=...``, ``user/password@``). A secret
+        found elsewhere in the text is hidden too when it is distinctive
+        (:func:`distinctive`); a short or plain-word password ("failed", the
+        user name, "127") is not, because masking every "failed" in a message
+        would tell the reader the password.
+        """
+        text = mask_credentials(text)
+        for secret in sorted(set(self.secrets()), key=len, reverse=True):
             for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
-                if len(form) >= 3:
+                if distinctive(form):
                     text = text.replace(form, "***")
         return text
 
@@ -333,7 +391,8 @@ class Datasource(ABC):
         Never raises for an unhealthy server: the status says what happened, and
         ``status.raise_for_status()`` raises the unifydb error behind it.
         """
-        limit = self.timeout if timeout is None else timeout
+        checked = checked_timeout(timeout, datasource=self._name)
+        limit = self.timeout if checked is None else checked
         started = time.perf_counter()
         try:
             self.initialize()
@@ -450,6 +509,12 @@ class SQLDatasource(Datasource):
         self._async_engine: AsyncEngine | None = None
         self._replicas: list[SQLDatasource] | None = None
         self._replica_turn = itertools.count()
+        # validated now, with the primary: a typo in a replica must not wait for
+        # the first read-only session to surface
+        self._replica_options = [
+            self._replica_settings(index, spec)
+            for index, spec in enumerate(self.sql_options.replicas, start=1)
+        ]
         #: thread id -> socket fd of the connection it is pinging or probing with,
         #: so a health check that overran its deadline can be unblocked. Entries
         #: are removed under the lock before the connection can be closed, so a
@@ -484,6 +549,7 @@ class SQLDatasource(Datasource):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
+        check_url_userinfo(text, datasource=name)
         try:
             url = make_url(text)
         except (ArgumentError, ValueError):
@@ -506,6 +572,16 @@ class SQLDatasource(Datasource):
                 key="url",
                 fix=f"use {' or '.join(sorted(cls.url_dialects))}:// (drivers: "
                 f"{', '.join(sorted(cls.url_drivers)) or 'none'}), or change 'type'",
+            )
+        if any(
+            "\x00" in str(part)
+            for part in (url.host, url.username, url.password, url.database, *url.query.values())
+        ):
+            raise ConfigurationError(
+                NUL_MESSAGE,
+                datasource=name,
+                key="url",
+                fix="remove the NUL (%00) from the URL",
             )
         fields: dict[str, Any] = {}
         for key, value in (
@@ -589,14 +665,48 @@ class SQLDatasource(Datasource):
         if options.isolation_level:
             kwargs["isolation_level"] = options.isolation_level
         kwargs.update(options.engine_options)
+        if isinstance(kwargs.get("poolclass"), str):
+            kwargs["poolclass"] = self._pool_class(kwargs["poolclass"])
         return kwargs
 
-    def target(self) -> str:
+    def _pool_class(self, name: str) -> type[Any]:
+        """A pool class named in settings (``"NullPool"``, ``"sqlalchemy.pool.QueuePool"``)."""
+        import sqlalchemy.pool
+
+        known = {
+            attribute: value
+            for attribute in dir(sqlalchemy.pool)
+            if isinstance(value := getattr(sqlalchemy.pool, attribute), type)
+            and issubclass(value, sqlalchemy.pool.Pool)
+            and attribute.endswith("Pool")
+            and attribute != "Pool"
+        }
+        short = name.removeprefix("sqlalchemy.pool.").removeprefix("sqlalchemy.pool.impl.")
+        if short in known:
+            return known[short]
+        raise ConfigurationError(
+            f"engine_options.poolclass {name!r} is not a SQLAlchemy pool class",
+            datasource=self._name,
+            key="engine_options",
+            fix=f"use one of {', '.join(sorted(known))}, or set use_connection_pool/pool keys",
+        )
+
+    def _target(self) -> str:
         try:
             url = self.url()
         except UnifyDBError:
             return ""
-        hidden = {key: "***" for key in url.query if SENSITIVE_KEY.search(key)}
+        hidden = {
+            key: "***" if SENSITIVE_KEY.search(key) else mask_credentials(str(value))
+            for key, value in url.query.items()
+            if not isinstance(value, tuple)
+        }
+        # rendering percent-encodes the parts, which would hide a credential
+        # written into one of them from the masking of target()
+        url = url.set(
+            username=mask_credentials(url.username) if url.username else url.username,
+            database=mask_credentials(url.database) if url.database else url.database,
+        )
         return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
     def secrets(self) -> list[str]:
@@ -618,11 +728,12 @@ class SQLDatasource(Datasource):
 
         url = self.url()
         problem = None
+        kwargs = self.engine_kwargs()
         try:
             engine = create_engine(
                 url,
                 connect_args={**self.connect_args(), **self.sql_options.connect_args},
-                **self.engine_kwargs(),
+                **kwargs,
             )
         except (TypeError, ValueError, ArgumentError) as error:
             problem = self.redact(f"{type(error).__name__}: {error}")
@@ -635,6 +746,9 @@ class SQLDatasource(Datasource):
             )
         if self.bound_connects():
             event.listen(engine, "do_connect", self._connect_with_deadline)
+        else:
+            event.listen(engine, "do_connect", self._prepared_connect)
+        event.listen(engine, "handle_error", self._connection_failure)
         self._track_pings(engine)
         self.configure_engine(engine)
         self._logger.debug("created engine for %s", engine.url.render_as_string(hide_password=True))
@@ -644,15 +758,82 @@ class SQLDatasource(Datasource):
         """Whether every new DBAPI connection is bounded by our own deadline."""
         return True
 
+    def prepare_connect(self, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        """Hook: adjust the DBAPI connect() arguments SQLAlchemy derived from the URL."""
+
+    def _prepared_connect(
+        self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
+    ) -> Any:
+        self.prepare_connect(cargs, cparams)
+        return None  # SQLAlchemy connects with the (adjusted) arguments
+
     def _connect_with_deadline(
         self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
     ) -> Any:
-        return call_with_deadline(
-            lambda: dialect.connect(*cargs, **cparams),
-            self.timeout,
+        self.prepare_connect(cargs, cparams)
+        try:
+            return call_with_deadline(
+                lambda: dialect.connect(*cargs, **cparams),
+                self.timeout,
+                datasource=self._name,
+                action="connect",
+                discard=lambda late: late.close(),
+            )
+        except DatasourceTimeoutError:
+            failure = self.sql_error("connect", None, timeout=True)
+        raise failure
+
+    def sql_error(
+        self,
+        action: str,
+        error: BaseException | None,
+        *,
+        timeout: bool = False,
+        statement: str | None = None,
+        invalidated: bool = False,
+    ) -> DatasourceConnectionError:
+        """A connection failure as an error that is both a unifydb
+        :class:`DatasourceConnectionError` and a SQLAlchemy ``OperationalError``."""
+        from ._sqlerrors import SQLConnectionError, SQLTimeoutError
+
+        if timeout or (error is not None and self.is_timeout(error)):
+            cause = f" ({type(error).__name__})" if error is not None else ""
+            return SQLTimeoutError(
+                self.redact(f"{action} did not finish within {self.timeout:g} s{cause}"),
+                orig=error,
+                statement=statement,
+                connection_invalidated=invalidated,
+                datasource=self._name,
+                key="timeout",
+                fix="check that the server is reachable and answering, "
+                "or raise this datasource's 'timeout' setting",
+            )
+        assert error is not None
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return SQLConnectionError(
+            self.redact(f"{action} failed: {type(error).__name__}: {detail}".rstrip(": ")),
+            orig=error,
+            statement=statement,
+            connection_invalidated=invalidated,
             datasource=self._name,
-            action="connect",
-            discard=lambda late: late.close(),
+            fix="check host, port, credentials and that the server is running",
+        )
+
+    def _connection_failure(self, context: Any) -> BaseException | None:
+        """``handle_error``: connection failures become :meth:`sql_error`s."""
+        from ._sqlerrors import SQLConnectionError
+
+        original = context.original_exception
+        if isinstance(original, SQLConnectionError):
+            return None
+        if context.connection is not None and not context.is_disconnect:
+            return None  # an error in a statement: SQLAlchemy's own, untouched
+        action = "connect" if context.connection is None else "query"
+        return self.sql_error(
+            action,
+            original,
+            statement=context.statement,
+            invalidated=bool(context.is_disconnect),
         )
 
     def _track_pings(self, engine: Engine) -> None:
@@ -730,6 +911,7 @@ class SQLDatasource(Datasource):
                     key="type",
                     fix=f"pip install 'unifydb[{self.extra or self.type_name}]'",
                 )
+        from sqlalchemy import event
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine(
@@ -737,8 +919,43 @@ class SQLDatasource(Datasource):
             connect_args={**self.async_connect_args(), **self.sql_options.connect_args},
             **self.engine_kwargs(),
         )
+        event.listen(engine.sync_engine, "do_connect", self._async_connect_with_deadline)
+        event.listen(engine.sync_engine, "handle_error", self._connection_failure)
         self.configure_engine(engine.sync_engine)
         return engine
+
+    #: ``"module:attribute.path"`` of the async driver's connect coroutine function,
+    #: bounded by ``timeout`` (None: a local database, nothing to bound)
+    async_connect_function: ClassVar[str | None] = None
+
+    def _async_connect_with_deadline(
+        self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
+    ) -> Any:
+        """Bound the async driver's whole connect (TCP, TLS, handshake, login) by
+        ``timeout`` with ``asyncio.wait_for``: the drivers' own connect timeouts
+        cover the TCP connect only, so a server that accepts and never answers
+        held the event loop's task for minutes."""
+        self.prepare_connect(cargs, cparams)
+        target = self.async_connect_function
+        if target is None or "async_creator_fn" in cparams:
+            return None
+        module_name, _, path = target.partition(":")
+        connect: Any = importlib.import_module(module_name)
+        for attribute in path.split("."):
+            connect = getattr(connect, attribute)
+        timeout = self.timeout
+
+        async def bounded(*args: Any, **kwargs: Any) -> Any:
+            import asyncio
+
+            try:
+                return await asyncio.wait_for(connect(*args, **kwargs), timeout)
+            except asyncio.TimeoutError:
+                failure = self.sql_error("connect (asyncio)", None, timeout=True)
+            raise failure
+
+        cparams["async_creator_fn"] = bounded
+        return None
 
     # ------------------------------------------------------------------ replicas
 
@@ -755,19 +972,40 @@ class SQLDatasource(Datasource):
             with self._lock:
                 if self._replicas is None:
                     self._replicas = [
-                        self._build_replica(index, spec)
-                        for index, spec in enumerate(self.sql_options.replicas, start=1)
+                        self._build_replica(index)
+                        for index in range(1, len(self._replica_options) + 1)
                     ]
         return self._replicas
 
-    def _build_replica(self, index: int, spec: dict[str, Any] | str) -> SQLDatasource:
+    def _replica_settings(self, index: int, spec: dict[str, Any] | str) -> BaseOptions:
         name = f"{self._name}.replica{index}"
         inherited = self._options.model_dump(exclude_unset=True, exclude={"replicas"})
-        if isinstance(spec, str):
-            override = self.fields_from_url(name, spec)
-        else:
-            override = self.prepare_settings(name, self._read_secret_files(name, dict(spec)))
-        replica: SQLDatasource = type(self)(name, {**inherited, **override})
+        try:
+            if isinstance(spec, str):
+                override = self.fields_from_url(name, spec)
+            else:
+                override = self.prepare_settings(name, self._read_secret_files(name, dict(spec)))
+                override = retype_env_values(self.options_model, override)
+            return parse_options(
+                self.options_model,
+                {**inherited, **override},
+                datasource=name,
+                type_name=self.type_name,
+            )
+        except ConfigurationError as error:
+            # reported against the datasource the user named, at the replica's key
+            problem = ConfigurationError(
+                f"replica {index}: {error.message}",
+                datasource=self._name,
+                key=f"replicas.{index}" + (f".{error.key}" if error.key else ""),
+                fix=error.fix,
+            )
+        raise problem
+
+    def _build_replica(self, index: int) -> SQLDatasource:
+        replica: SQLDatasource = type(self)(
+            f"{self._name}.replica{index}", self._replica_options[index - 1]
+        )
         replica.initialize()
         return replica
 
@@ -802,10 +1040,12 @@ class SQLDatasource(Datasource):
         engine, self._engine = self._engine, None
         async_engine, self._async_engine = self._async_engine, None
         if engine is not None:
+            _close_on_checkin(engine.pool)
             engine.dispose()
         if async_engine is not None:
             # an AsyncEngine's pool holds connections bound to an event loop that
             # may be gone by now; dropping them without awaiting is the safe choice
+            _close_on_checkin(async_engine.sync_engine.pool)
             async_engine.sync_engine.dispose(close=False)
 
     def after_fork(self) -> None:
@@ -881,11 +1121,50 @@ def _url_passwords(text: str) -> list[str]:
     _, separator, rest = text.partition("://")
     if not separator or "@" not in rest:
         return []
-    userinfo = rest[: rest.rfind("@")]
-    if ":" not in userinfo:
-        return []
-    raw = userinfo.split(":", 1)[1]
-    return [form for form in {raw, unquote(raw), unquote(raw.replace("+", " "))} if form]
+    forms: set[str] = set()
+    # at the last '@' (drivers), and at the first (parsers that stop there)
+    for userinfo in {rest[: rest.rfind("@")], rest[: rest.find("@")]}:
+        if ":" in userinfo:
+            raw = userinfo.split(":", 1)[1]
+            forms |= {raw, unquote(raw), unquote(raw.replace("+", " "))}
+    return [form for form in forms if form]
+
+
+def _close_on_checkin(pool: Any) -> None:
+    """Connections checked out of a pool being disposed are closed when they
+    come back, instead of idling in a pool nobody uses until the garbage
+    collector finds it."""
+    from sqlalchemy import event
+
+    def close(dbapi_connection: Any, connection_record: Any) -> None:
+        if connection_record is not None and dbapi_connection is not None:
+            connection_record.invalidate()
+
+    event.listen(pool, "checkin", close)
+
+
+def distinctive(secret: str) -> bool:
+    """Whether ``secret`` is unlikely to occur in a message by chance: 8 or more
+    characters, not all letters, or 16 or more characters."""
+    return len(secret) >= 16 or (len(secret) >= 8 and not secret.isalpha())
+
+
+def _option_strings(options: BaseOptions) -> Iterator[str]:
+    """Every string inside the options (tables and lists included), secrets excluded."""
+
+    def walk(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                yield from walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from walk(item)
+
+    for _field, value in options:
+        if not isinstance(value, SecretStr):
+            yield from walk(value)
 
 
 _store_locks: dict[Path, threading.Lock] = {}

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from .registry import Registry
 
 
+#: the registry of the running command: errors printed by :func:`run` are
+#: scrubbed with the secrets of every datasource it built
+_current_registry: Registry | None = None
+#: ``--debug``: print tracebacks of failures
+_debug = False
+
+
 def _registry(ctx: click.Context) -> Registry:
+    global _current_registry
     from .registry import Registry
 
     registry = ctx.obj.get("registry") if ctx.obj else None
@@ -28,7 +36,29 @@ def _registry(ctx: click.Context) -> Registry:
         settings = ctx.obj.get("settings") if ctx.obj else None
         registry = Registry(list(settings) if settings else None)
         ctx.obj["registry"] = registry
+    _current_registry = registry
     return registry
+
+
+class Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A positive, finite number of seconds; more than an hour is capped at one."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        import math
+
+        from ._deadline import MAX_TIMEOUT
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
+        return min(number, MAX_TIMEOUT)
 
 
 def _print_table(
@@ -64,10 +94,13 @@ def _fail(message: str, code: int = 2) -> None:
     help="Settings file to load (repeatable). Default: UNIFYDB_SETTINGS, or ./settings.toml "
     "and ./.secrets.toml.",
 )
+@click.option("--debug", is_flag=True, help="Print the traceback of a failure.")
 @click.version_option(package_name="unifydb", message="unifydb %(version)s")
 @click.pass_context
-def main(ctx: click.Context, settings: tuple[str, ...]) -> None:
+def main(ctx: click.Context, settings: tuple[str, ...], debug: bool) -> None:
     """One settings tree, every connection: inspect and check unifydb datasources."""
+    global _debug
+    _debug = debug
     ctx.ensure_object(dict)
     ctx.obj["settings"] = settings
 
@@ -159,26 +192,33 @@ def _format_value(value: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     default=None,
-    help="Seconds each datasource has to answer (default: its own 'timeout'). With "
-    "--processes they count from the command's start, loading drivers included.",
+    help="Seconds each datasource has to answer (default: its own 'timeout'; at most "
+    "3600). With --processes they count from the command's start, loading drivers included.",
 )
 @click.option(
     "--processes/--threads",
     "in_processes",
     default=True,
-    help="Check each datasource in its own forked process (the default where the OS can "
-    "fork: drivers import on every core, and a stuck check is killed), or in threads of "
-    "this process.",
+    help="Check in a pool of forked worker processes (the default where the OS can fork: "
+    "drivers import on every core, and a stuck check is killed), or in threads of this "
+    "process.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=256),
+    default=None,
+    help="Worker processes for --processes (default: the CPU count, at least 2).",
 )
 @click.pass_context
-def check_command(
+def check_command(  # noqa: PLR0917 - click passes options positionally
     ctx: click.Context,
     names: tuple[str, ...],
     as_json: bool,
     timeout: float | None,
     in_processes: bool,
+    workers: int | None,
 ) -> None:
     """Health-check datasources in parallel; exit 1 if a configured one fails."""
     from .errors import UnifyDBError
@@ -189,7 +229,7 @@ def check_command(
         for name in names:
             registry.entry(name)
         if in_processes:
-            results = check_in_processes(registry, names or None, timeout=timeout)
+            results = check_in_processes(registry, names or None, timeout=timeout, workers=workers)
         else:
             results = registry.health_check(names or None, timeout=timeout)
     except UnifyDBError as error:
@@ -265,13 +305,33 @@ def migrate_command(
             )
         migrate(selected, alembic_args, directory=directory, registry=registry, echo=click.echo)
     except UnifyDBError as error:
-        _fail(str(error), 1)
+        if _debug:
+            raise  # run() prints the traceback, then the same line
+        _fail(failure_line(error), 1)
     finally:
         registry.close_all()
 
 
+def failure_line(error: BaseException) -> str:
+    """One line for a failure: a unifydb error as it is, anything else as its type
+    and first line; secrets of every datasource built so far removed."""
+    from .errors import UnifyDBError
+
+    if isinstance(error, UnifyDBError):
+        text = str(error)
+    else:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        text = f"{type(error).__name__}: {first}".rstrip(": ")
+    if _current_registry is not None:
+        text = _current_registry.redact(text)
+    return " ".join(text.split())
+
+
 def run() -> None:
     """The console script: ``main``, then an immediate exit.
+
+    Every failure a user can cause ends as one ``error: ...`` line on stderr
+    and exit code 1 (2 for usage errors); ``--debug`` adds the traceback.
 
     Health checks abandoned at their deadline may still sit in a driver's C
     call (a hung server, a client whose teardown blocks in gRPC); interpreter
@@ -287,6 +347,22 @@ def run() -> None:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if not isinstance(exit_.code, int) and exit_.code is not None:
             print(exit_.code, file=sys.stderr)
+    except Exception as error:
+        if _debug:
+            import traceback
+
+            text = "".join(traceback.format_exception(error))
+            if _current_registry is not None:
+                text = _current_registry.redact(text)
+            print(text, file=sys.stderr, end="")
+        hint = "" if _debug else " (run with --debug for the traceback)"
+        from .errors import UnifyDBError
+
+        print(
+            f"error: {failure_line(error)}{hint if not isinstance(error, UnifyDBError) else ''}",
+            file=sys.stderr,
+        )
+        code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

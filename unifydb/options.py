@@ -10,6 +10,7 @@ loosely: unknown keys are errors (with a did-you-mean), and secrets are
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import types
 import typing
@@ -27,9 +28,9 @@ from pydantic import (
     field_validator,
 )
 
+from ._deadline import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from .errors import ConfigurationError
-
-DEFAULT_TIMEOUT = 10.0
+from .settings import EnvText
 
 #: keys inside option tables (connect_args, query, client_options, ...) whose
 #: values are credentials: shown as '***' by redacted() and in reprs
@@ -64,7 +65,7 @@ class BaseOptions(BaseModel):
     timeout: float = Field(
         DEFAULT_TIMEOUT,
         gt=0,
-        le=3600,
+        le=MAX_TIMEOUT,
         description="Seconds that bound connecting and health checks.",
     )
 
@@ -83,6 +84,17 @@ class BaseOptions(BaseModel):
             raise ValueError(
                 "is not valid Unicode text (it holds a lone surrogate, e.g. from a "
                 "\\ud800 escape or bytes that are not UTF-8)"
+            )
+        # C drivers (libpq, the ODBC and MySQL client libraries) end a string at a
+        # NUL: everything after it (port, sslmode, ...) would be silently dropped
+        if has_nul(value, decode_percent=info.field_name in URL_KEYS):
+            raise ValueError(NUL_MESSAGE)
+        if info.field_name in NAME_KEYS and isinstance(value, str) and "://" in value:
+            raise ValueError("looks like a URL, not a name; a whole URL goes in 'url'")
+        if info.field_name in HOST_KEYS and _not_a_host(value):
+            raise ValueError(
+                "must be host names or IP addresses (optionally host:port): letters, "
+                "digits, '.', '-', '_', ':' and brackets; a whole URL goes in 'url'"
             )
         return value
 
@@ -137,9 +149,175 @@ def mask_secrets(value: Any) -> Any:
         }
     if isinstance(value, (list, tuple)):
         return [mask_secrets(item) for item in value]
-    if isinstance(value, str) and "://" in value:
-        return _URL_PASSWORD.sub(r"\1***@", value)
+    if isinstance(value, str):
+        return mask_credentials(value)
     return value
+
+
+#: ``key=value`` credentials inside free-form connection strings: ODBC
+#: (``PWD={x;y}``), libpq conninfo (``password='x y'``), query strings
+_CREDENTIAL_PAIR = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])"
+    r"((?:pwd|password|passwd|pass|sslpassword|secret|token|api[-_]?key|access[-_]?key|"
+    r"secret[-_]?key|session[-_]?token|authmechanismproperties)\s*=\s*)"
+    r"(\{(?:[^}]|\}\})*\}|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^;&\s]*)"
+)
+#: Oracle's ``user/password@connect_identifier`` (a DSN or EZConnect string)
+_SLASH_CREDENTIALS = re.compile(r"(?<![\w/:.@\-])([^/@\s:=;()'\"]+/)([^@\s/]+)(@)")
+
+
+def check_url_userinfo(text: str, *, datasource: str | None, key: str = "url") -> None:
+    """Refuse a URL whose user or password holds an unescaped ``@``.
+
+    Parsers split such a URL at one of the ``@``s, so the rest of the password
+    would be read as (and printed as) the host. The error quotes nothing of it.
+    """
+    _, separator, rest = text.partition("://")
+    if separator and rest.split("?", 1)[0].count("@") > 1:
+        raise ConfigurationError(
+            "the URL has more than one '@' before its query: a user or password holding "
+            "'@' must be percent-encoded",
+            datasource=datasource,
+            key=key,
+            fix="percent-encode the password (urllib.parse.quote(password, safe='')), "
+            "or give it in 'password'/'password_file' and leave it out of the URL",
+        )
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with every credential in a URL, DSN or connection-string position
+    replaced by ``***``: the password of a URL's userinfo, ``PWD=``/``password=``
+    style pairs, and Oracle's ``user/password@host``."""
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\1***@", text)
+    if "=" in text:
+        text = _CREDENTIAL_PAIR.sub(r"\1***", text)
+    if "/" in text and "@" in text:
+        text = _SLASH_CREDENTIALS.sub(r"\1***\3", text)
+    return text
+
+
+def credentials_in(text: str) -> list[str]:
+    """The secrets :func:`mask_credentials` would hide in ``text`` (unquoted too)."""
+    found: list[str] = []
+    if "=" in text:
+        for match in _CREDENTIAL_PAIR.finditer(text):
+            value = match.group(2)
+            if value[:1] in "{'\"" and len(value) >= 2:
+                value = value[1:-1].replace("}}", "}")
+            found.append(value)
+    if "/" in text and "@" in text:
+        found += [match.group(2) for match in _SLASH_CREDENTIALS.finditer(text)]
+    return [value for value in found if value and value != "***"]
+
+
+#: keys naming servers: a URL (with its credentials) there would be shown as a host
+HOST_KEYS = frozenset({"host", "hosts", "contact_points", "node", "nodes"})
+#: keys holding a name (of a user, database, keyspace...), never a URL
+NAME_KEYS = frozenset(
+    {"username", "user", "database", "keyspace", "db_name", "service_name", "sid", "tenant"}
+)
+#: a host name (IDN letters too), an IPv4/IPv6 address ("[::1]", "fe80::1%eth0"), ":port"
+_HOST = re.compile(r"[\w.\-:\[\]%]*")
+
+
+def _not_a_host(value: Any) -> bool:
+    if isinstance(value, str):
+        # a comma-separated list is split by the field's own validator
+        return not all(_HOST.fullmatch(part.strip()) for part in value.split(","))
+    if isinstance(value, (list, tuple)):
+        return any(_not_a_host(item) for item in value)
+    return False
+
+
+#: keys holding URLs, whose percent-escapes ("%00") decode to what a driver sees
+URL_KEYS = frozenset({"url", "uri", "connection_string"})
+NUL_MESSAGE = (
+    "contains a NUL byte (\\x00 or %00), which drivers read as the end of the value "
+    "(the rest, e.g. port or sslmode, would be dropped)"
+)
+
+
+def has_nul(value: Any, *, decode_percent: bool = False) -> bool:
+    """Whether a NUL character is anywhere in ``value`` (keys of tables included)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        return "\x00" in value or (decode_percent and "%00" in value)
+    if isinstance(value, Mapping):
+        return any(
+            has_nul(key, decode_percent=decode_percent)
+            or has_nul(item, decode_percent=decode_percent)
+            for key, item in value.items()
+        )
+    if isinstance(value, (list, tuple)):
+        return any(has_nul(item, decode_percent=decode_percent) for item in value)
+    return False
+
+
+_INTEGER = re.compile(r"[+-]?(?:0|[1-9][0-9_]*)")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def env_scalar(text: str) -> Any:
+    """An environment variable's text read as a TOML scalar where it is one:
+    ``5`` -> 5, ``0.5`` -> 0.5, ``true``/``false`` -> bool; anything else stays text."""
+    stripped = text.strip()
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    if _FLOAT.fullmatch(stripped):
+        number = float(stripped)
+        if math.isfinite(number):
+            return number
+    return str(text)
+
+
+def retype_env_values(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Values that came from environment variables, typed by where they go.
+
+    A field with a declared type (a port, a bool, a password) gets the exact
+    text and its own validation; a value inside a free-form table
+    (``connect_args``, ``engine_options``, ...) has no declared type, so it is
+    read as TOML would read it.
+    """
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        result[key] = _retype(value, field.annotation if field is not None else Any)
+    return result
+
+
+def _retype(value: Any, annotation: Any) -> Any:
+    if isinstance(value, EnvText):
+        return env_scalar(value) if _admits_any(annotation) else str(value)
+    if isinstance(value, Mapping):
+        inner = _container_item(annotation, dict)
+        return {key: _retype(item, inner) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        inner = _container_item(annotation, list)
+        return [_retype(item, inner) for item in value]
+    return value
+
+
+def _admits_any(annotation: Any) -> bool:
+    return annotation is Any or any(member is Any for member in _members(annotation))
+
+
+def _container_item(annotation: Any, container: type) -> Any:
+    """The item annotation of the ``container`` member of ``annotation`` (Any if unknown)."""
+    if annotation is Any:
+        return Any
+    for member in _members(annotation):
+        if (typing.get_origin(member) or member) is container:
+            args = typing.get_args(member)
+            if container is dict and len(args) == 2:
+                return args[1]
+            if container is list and args:
+                return args[0]
+            return Any
+    return Any
 
 
 def _has_surrogate(value: Any) -> bool:

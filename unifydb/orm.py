@@ -206,6 +206,14 @@ async def async_session(
 ) -> AsyncIterator[AsyncSession]:
     """An ``AsyncSession`` that commits on success and rolls back on error."""
     factory = async_sessionmaker_for(name, readonly=readonly, registry=registry, **options)
+    if name is not None:
+        # the first use imports the async driver (a few hundred ms): in a worker
+        # thread, so no other coroutine on this event loop waits for it
+        import asyncio
+
+        chosen = _registry(registry)
+        engine_for = chosen.get_replica_async_engine if readonly else chosen.get_async_engine
+        await asyncio.to_thread(engine_for, name)
     async with factory() as current:
         try:
             yield current

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from .errors import (
     UnknownDatasourceError,
     UnknownTypeError,
 )
-from .settings import missing_variables, unresolved_variables
+from .settings import PlaceholderError, missing_variables, unresolved_variables
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -333,7 +333,15 @@ class Registry:
             )
         from .settings import resolve_placeholders
 
-        resolved, _ = resolve_placeholders(declared)
+        try:
+            resolved, _ = resolve_placeholders(declared)
+        except PlaceholderError as error:
+            raise ConfigurationError(
+                str(error),
+                datasource=name.lower(),
+                key="type",
+                fix="see 'Placeholders' in the README",
+            ) from None
         # an empty value means "not given" here as everywhere: the name is the type
         return canonical_type(resolved if resolved.strip() else name)
 
@@ -361,7 +369,10 @@ class Registry:
                 installed = all(module_available(module) for module in cls.driver_modules)
             except UnifyDBError as error:
                 return EntryInfo(key, type_name, True, None, None, (), problem=str(error))
-        missing = tuple(unresolved_variables(entry))
+        try:
+            missing = tuple(unresolved_variables(entry))
+        except PlaceholderError as error:
+            return EntryInfo(key, type_name, known, extra, installed, (), problem=str(error))
         problem = None if known else f"unknown type {type_name!r}"
         return EntryInfo(key, type_name, known, extra, installed, missing, problem)
 
@@ -458,32 +469,46 @@ class Registry:
         """Check datasources in parallel, each bounded by its timeout.
 
         Datasources that are not configured or whose driver is missing are
-        reported as such, not as failures. ``started`` (a ``time.monotonic()``
-        value) makes each timeout count from then rather than from when the
-        check starts connecting, driver loading included; a check whose
-        driver took most of it still gets a quarter of it to connect.
+        reported as such, not as failures. ``timeout`` (seconds, finite and
+        positive; capped at an hour) overrides each datasource's own.
+        ``started`` (a ``time.monotonic()`` value) makes each timeout count
+        from then rather than from when the check starts connecting, driver
+        loading included; a check whose driver took most of it still gets a
+        moment to connect.
         """
-        from .health import check_all
+        from ._deadline import checked_timeout
+        from .health import CheckRun
 
+        timeout = checked_timeout(timeout)
         selected = list(dict.fromkeys(name.lower() for name in names)) if names else self.names()
-        results: dict[str, HealthStatus] = {}
-        built: dict[str, Datasource] = {}
-        # Building validates settings and imports drivers, never touching the
-        # network. It runs one datasource after the other: first imports of the
-        # same package from several threads at once can see it half-initialized.
-        for name in selected:
-            try:
-                built[name] = self.get_datasource(name)
-            except Exception as error:
-                results[name] = self._build_failure(name, error)
-        if built:
-            limits = {name: _check_limit(ds, timeout, started) for name, ds in built.items()}
-            checks: list[tuple[str, Callable[[], HealthStatus]]] = [
-                (name, functools.partial(datasource.health_check, limits[name]))
-                for name, datasource in built.items()
-            ]
-            results.update(check_all(checks, grace=max(limits.values()) + 1.0))
+        run = CheckRun()
+        latest = self.start_checks(selected, run, timeout, started)
+        results = run.wait(latest + 1.0)
         return {name: results[name] for name in selected}
+
+    def start_checks(
+        self, names: Iterable[str], run: Any, timeout: float | None, started: float | None
+    ) -> float:
+        """Build each datasource and start its check in ``run`` (a
+        :class:`~unifydb.health.CheckRun`) at once, so checks overlap the
+        building of the next ones; returns when the last check must be over
+        (``time.monotonic()``).
+
+        Building validates settings and imports drivers, never touching the
+        network. It runs one datasource after the other: first imports of the
+        same package from several threads at once can see it half-initialized.
+        """
+        latest = time.monotonic()
+        for name in names:
+            try:
+                datasource = self.get_datasource(name)
+            except Exception as error:
+                run.add(self._build_failure(name, error))
+                continue
+            limit = _check_limit(datasource, timeout, started)
+            run.start(name, datasource.type_name, functools.partial(datasource.health_check, limit))
+            latest = max(latest, time.monotonic() + limit)
+        return latest
 
     def _build_failure(self, name: str, error: Exception) -> HealthStatus:
         from .health import status_from_error
@@ -512,6 +537,35 @@ class Registry:
                 del self._engines[alias]
         if datasource is not None:
             datasource.close()
+
+    def warm_up(self, names: Iterable[str] | None = None, *, asynchronous: bool = False) -> None:
+        """Build datasources now (settings validated, drivers imported) and, with
+        ``asynchronous``, the async engines of the SQL ones, so that no request
+        (and no event loop) pays for an import later. Connects nothing.
+
+        In asyncio code: ``await asyncio.to_thread(registry.warm_up, asynchronous=True)``.
+        """
+        for name in names or self.names():
+            datasource = self.get_datasource(name)
+            if asynchronous and datasource.category == "relational":
+                datasource.get_async_engine()
+
+    def redact(self, text: str) -> str:
+        """``text`` without the secrets of any configured datasource (for messages
+        about failures whose datasource is not known, e.g. in the command line)."""
+        datasources = list({id(ds): ds for ds in self._datasources.values()}.values())
+        try:
+            names = [name for name in self.names() if name not in self._datasources]
+        except Exception:  # settings that cannot be read hold no secret to hide here
+            names = []
+        for name in names:
+            try:
+                datasources.append(self.build(name))
+            except Exception:  # unbuildable: its settings never reached a driver
+                continue
+        for datasource in datasources:
+            text = datasource.redact(text)
+        return text
 
     def close_all(self) -> None:
         """Release every pool and client. The registry can still be used afterwards."""
@@ -558,4 +612,5 @@ def _check_limit(datasource: Datasource, timeout: float | None, started: float |
     budget = datasource.timeout if timeout is None else timeout
     if started is None:
         return budget
-    return round(max(budget - (time.monotonic() - started), budget / 4), 2)
+    # a check whose driver took the whole budget to import still gets a moment
+    return round(max(budget - (time.monotonic() - started), min(budget / 4, 0.5)), 2)

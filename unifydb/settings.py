@@ -38,8 +38,45 @@ SUPPORTED_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
 
-# ${VAR} or ${VAR:-default}; $${...} is a literal "${...}"
-_PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+#: the limit of a settings file's size: real ones are kilobytes
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+# ${VAR} or ${VAR:-default}; $${...} is a literal "${...}". The default may not
+# hold braces or another placeholder: nesting is refused, not half-expanded.
+_PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}$]|\$(?!\{))*))?\}")
+#: where a placeholder starts; one that _PLACEHOLDER does not match is malformed
+_OPENING = re.compile(r"\$\$\{|\$\{")
+
+
+class EnvText(str):
+    """Text set through an environment variable: typed later, by the field it goes to."""
+
+    __slots__ = ()
+
+
+class PlaceholderError(ValueError):
+    """A ``${...}`` that is malformed, nested, or expands to another placeholder.
+
+    The message names no value (the text around it may be a secret).
+    """
+
+
+def check_placeholders(text: str) -> None:
+    """Raise :class:`PlaceholderError` for a ``${`` that is not a valid placeholder."""
+    position = 0
+    while (opening := _OPENING.search(text, position)) is not None:
+        match = _PLACEHOLDER.match(text, opening.start())
+        if opening.group(0) == "$${":
+            # an escape: "$${NAME}" is the literal "${NAME}", "$${" alone a literal "${"
+            position = match.end() if match is not None else opening.end()
+            continue
+        if match is None:
+            raise PlaceholderError(
+                "holds a malformed placeholder: write ${NAME} or ${NAME:-default} (NAME of "
+                "letters, digits and '_'; a default without braces, so no nesting), or $${ "
+                "for a literal '${'"
+            )
+        position = match.end()
 
 
 def placeholder_variables(value: Any) -> list[str]:
@@ -79,7 +116,10 @@ def is_covered(key: str, given: Mapping[str, Any]) -> bool:
 
 
 def unresolved_variables(entry: Mapping[str, Any]) -> list[str]:
-    """Unset variables an entry really needs (those of covered keys left out)."""
+    """Unset variables an entry really needs (those of covered keys left out).
+
+    A malformed placeholder raises :class:`PlaceholderError`.
+    """
     resolved: dict[str, Any] = {}
     unresolved: dict[str, list[str]] = {}
     for key, raw in entry.items():
@@ -105,7 +145,9 @@ def resolve_placeholders(
     Returns the resolved value and the variables that were unset (their
     placeholders stay in the text, so nothing is silently replaced by "").
     ``${VAR:-default}`` takes the default when VAR is unset or empty, as in a
-    POSIX shell. Substituted text is never expanded again.
+    POSIX shell. Substituted text is never expanded again, so a variable whose
+    value is itself a placeholder is refused, as is a malformed placeholder
+    (:class:`PlaceholderError`).
     """
     env = os.environ if environ is None else environ
     missing: list[str] = []
@@ -115,6 +157,11 @@ def resolve_placeholders(
         if escaped:
             return match.group(0)[1:]
         current = env.get(name)
+        if current and "${" in current:
+            raise PlaceholderError(
+                f"refers to environment variable {name}, whose value is itself a placeholder "
+                "(placeholders are expanded once)",
+            )
         if default is not None:
             return current if current else default
         if current is None:
@@ -125,7 +172,10 @@ def resolve_placeholders(
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):
-            return _PLACEHOLDER.sub(substitute, item) if "$" in item else item
+            if "${" not in item:
+                return item
+            check_placeholders(item)
+            return _PLACEHOLDER.sub(substitute, item)
         if isinstance(item, Mapping):
             return {key: walk(sub) for key, sub in item.items()}
         if isinstance(item, (list, tuple)):
@@ -191,6 +241,7 @@ def load_files(
         loaded = Dynaconf(
             settings_files=[str(p) for p in files],
             environments=False,
+            encoding="utf-8-sig",
             merge_enabled=True,
             load_dotenv=False,
             # environment variables are applied by apply_env_overrides, untyped
@@ -267,25 +318,90 @@ def _check_readable(path: Path) -> str:
             key=SETTINGS_ENV_VAR,
             fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
         )
+    text = read_text_file(path, what="settings file", key=SETTINGS_ENV_VAR)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        _check_yaml_size(path, text)
+        if "&" in text and "*" in text:
+            _check_yaml_aliases(path, text)
+    return text
+
+
+def read_text_file(
+    path: Path, *, what: str, key: str | None = None, limit: int = MAX_FILE_BYTES
+) -> str:
+    """The UTF-8 text of a small regular file (a leading byte-order mark dropped).
+
+    A FIFO, a device (``/dev/zero``, ``/dev/stdin``) or a file over ``limit``
+    bytes is refused before anything is read: reading one would block forever
+    or fill memory.
+    """
+    import stat
+
+    reason: str | None = None
+    raw = b""
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            reason = "it is not a regular file (a FIFO, device or folder)"
+        elif info.st_size > limit:
+            reason = f"it is larger than {limit // (1024 * 1024)} MiB"
+        else:
+            with path.open("rb") as handle:
+                raw = handle.read(limit + 1)
+            if len(raw) > limit:
+                reason = f"it is larger than {limit // (1024 * 1024)} MiB"
     except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
-        reason = getattr(error, "strerror", None) or error
+        reason = str(getattr(error, "strerror", None) or type(error).__name__)
+    if reason is not None:
         raise SettingsFileError(
-            f"cannot read settings file {str(path)!r}: {reason}",
-            key=SETTINGS_ENV_VAR,
-            fix="check the path in UNIFYDB_SETTINGS, or create the file",
-        ) from None
+            f"cannot read {what} {str(path)!r}: {reason}",
+            key=key,
+            fix="point it at a readable settings file (TOML, YAML or JSON)",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SettingsFileError(
-            f"settings file {str(path)!r} is not valid UTF-8 (byte {error.start})",
+            f"{what} {str(path)!r} is not valid UTF-8 (byte {error.start})",
+            key=key,
             fix="save the file as UTF-8",
         ) from None
-    if path.suffix.lower() in (".yaml", ".yml") and "&" in text and "*" in text:
-        _check_yaml_aliases(path, text)
-    return text
+    return text.removeprefix("\ufeff")
+
+
+_YAML_VALUE_LINE = re.compile(r"^[ \t]*(?:-[ \t]+\S|[^\s#:-][^:#\n]*:[ \t]+[^\s#])", re.MULTILINE)
+
+
+def _check_yaml_size(path: Path, text: str) -> None:
+    """Refuse YAML holding more than MAX_VALUES values, before dynaconf reads it.
+
+    dynaconf spent 20 s and 330 MB on a 300,000-entry file before our limit
+    was checked. Block-style lines ("key: value", "- value") are counted with
+    one regular expression; flow style (``{a: 1, b: 2}``) by the parser's
+    events, stopping at the limit.
+    """
+    if text.count("\n") < MAX_VALUES // 2 and text.count(",") < MAX_VALUES // 2:
+        return  # too short to hold that many values
+    if len(_YAML_VALUE_LINE.findall(text)) <= MAX_VALUES and not _too_many_yaml_scalars(text):
+        return
+    raise SettingsFileError(
+        f"settings file {str(path)!r} holds more than {MAX_VALUES:,} values",
+        fix="datasource settings are a few dozen keys each; check for generated content",
+    )
+
+
+def _too_many_yaml_scalars(text: str) -> bool:
+    try:
+        yaml: Any = importlib.import_module("dynaconf.vendor.ruamel.yaml")
+        scalars = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if type(event).__name__ == "ScalarEvent":
+                scalars += 1
+                if scalars > 2 * MAX_VALUES:  # a key and a value per entry
+                    return True
+    except Exception:  # not valid YAML: dynaconf reports that, without the value
+        return False
+    return False
 
 
 def _check_yaml_aliases(path: Path, text: str) -> None:
@@ -386,15 +502,49 @@ def merge_environments(tree: Mapping[str, Any], environment: str | None) -> dict
                 key="datasources",
                 fix="write [datasources.<name>] tables (or datasources: <name>: in YAML)",
             )
+        _check_names(layer)
         for name, entry in layer.items():
-            if not str(name).strip():
-                raise SettingsFileError(
-                    "a datasource has an empty name",
-                    key="datasources",
-                    fix="give every [datasources.<name>] table a name",
-                )
             merged = merge_entry(merged, str(name), entry)
     return merged
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_names(layer: Mapping[str, Any]) -> None:
+    """Names are case-insensitive, so two that differ only in case are one
+    datasource written twice: refused, as are empty names and control characters.
+    The same holds for the keys of each entry."""
+    seen: dict[str, str] = {}
+    for name in map(str, layer):
+        if not name.strip() or _CONTROL.search(name):
+            raise SettingsFileError(
+                "a datasource has an empty name, or one holding a control character",
+                key="datasources",
+                fix="name every [datasources.<name>] table with letters, digits, '_' or '-'",
+            )
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise SettingsFileError(
+                f"datasources {other!r} and {name!r} differ only in case, and names are "
+                "case-insensitive",
+                datasource=name.lower(),
+                key="datasources",
+                fix="keep one of the two tables (merge their keys)",
+            )
+        entry = layer[name]
+        if isinstance(entry, Mapping):
+            keys: dict[str, str] = {}
+            for option in map(str, entry):
+                first = keys.setdefault(option.lower(), option)
+                if first != option:
+                    raise SettingsFileError(
+                        f"keys {first!r} and {option!r} differ only in case, and keys are "
+                        "case-insensitive",
+                        datasource=name.lower(),
+                        key=option.lower(),
+                        fix="keep one of the two",
+                    )
 
 
 def _section_datasources(section: Any) -> Any:
@@ -464,26 +614,65 @@ def apply_env_overrides(
                     key=variable,
                     fix=f"set {variable}__<KEY> for each option instead",
                 )
-            merge_entry(datasources, name, value)
+            for option, item in value.items():
+                _merge_env_path(datasources, name, [str(option)], item)
+            if not value:
+                datasources.setdefault(name.lower(), {})
             continue
-        for part in reversed(path[2:]):
-            value = {part: value}
-        merge_entry(datasources, name, {path[1]: value})
+        _merge_env_path(datasources, name, path[1:], value)
     return datasources
+
+
+def _merge_env_path(tree: dict[str, Any], name: str, parts: list[str], value: Any) -> None:
+    """Set ``value`` at ``parts`` inside datasource ``name``, matching each sub-key
+    case-insensitively against the keys already there (new ones lower-cased):
+    an environment variable's name cannot say whether the file wrote
+    ``application_name`` or ``Application_Name``."""
+    key = name.lower()
+    current = tree.get(key)
+    entry: dict[str, Any] = dict(current) if isinstance(current, Mapping) else {}
+    node = entry
+    for part in parts[:-1]:
+        existing = _matching_key(node, part)
+        child = node.get(existing)
+        node[existing] = dict(child) if isinstance(child, Mapping) else {}
+        node = node[existing]
+    last = _matching_key(node, parts[-1])
+    previous = node.get(last)
+    if isinstance(previous, Mapping) and isinstance(value, Mapping):
+        node[last] = _deep_merge_casefold(previous, value)
+    else:
+        node[last] = value
+    tree[key] = entry
+
+
+def _matching_key(table: Mapping[str, Any], key: str) -> str:
+    return next((existing for existing in table if existing.lower() == key.lower()), key.lower())
+
+
+def _deep_merge_casefold(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in update.items():
+        existing = _matching_key(result, str(key))
+        if isinstance(result.get(existing), Mapping) and isinstance(value, Mapping):
+            result[existing] = _deep_merge_casefold(result[existing], value)
+        else:
+            result[existing] = value
+    return result
 
 
 def _parse_env_value(text: str, variable: str, datasource: str | None = None) -> Any:
     stripped = text.strip()
     if not stripped.startswith(("[", "{", "@")):
-        return text
+        return EnvText(text)
     from dynaconf.utils.parse_conf import Lazy, parse_conf_data
 
     try:
         parsed = parse_conf_data(text, tomlfy=True, box_settings={})
     except Exception:  # not TOML after all: the text is the value
-        return text
+        return EnvText(text)
     if not (stripped.startswith("@") or isinstance(parsed, (list, dict))):
-        return text
+        return EnvText(text)
     problem: SettingsFileError | None = None
     if isinstance(parsed, Lazy):  # @format, @jinja, @get, @read_file: evaluate now
         try:

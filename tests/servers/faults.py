@@ -24,10 +24,11 @@ def closed_port() -> int:
     return free_port()
 
 
-def _listener() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _listener(host: str = HOST) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, 0))
+    sock.bind((host, 0))
     sock.listen(128)
     return sock
 
@@ -65,9 +66,13 @@ class HangingListener:
 
 
 @contextlib.contextmanager
-def hanging_listener() -> Iterator[HangingListener]:
-    sock = _listener()
-    listener = HangingListener(HOST, sock.getsockname()[1])
+def hanging_listener(
+    host: str = HOST, *, close_after_accept: bool = False
+) -> Iterator[HangingListener]:
+    """A silent listener on ``host`` (``"::1"`` for IPv6); ``close_after_accept``
+    closes every connection as soon as it is accepted instead."""
+    sock = _listener(host)
+    listener = HangingListener(host, sock.getsockname()[1])
 
     def accept_loop() -> None:
         while True:
@@ -75,6 +80,8 @@ def hanging_listener() -> Iterator[HangingListener]:
                 conn, _ = sock.accept()
             except OSError:  # listener shut down: we are exiting
                 return
+            if close_after_accept:
+                _shut(conn)
             listener._conns.append(conn)
 
     thread = threading.Thread(target=accept_loop, name="hanging-listener", daemon=True)

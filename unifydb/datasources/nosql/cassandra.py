@@ -245,7 +245,7 @@ class CassandraDatasource(ClientDatasource):
         )
         return None if row is None else str(row.release_version)
 
-    def target(self) -> str:
+    def _target(self) -> str:
         options = self.cassandra_options
         user = f"{options.username}@" if options.username else ""
         hosts = ",".join(options.contact_points)

@@ -34,6 +34,8 @@ _SCHEMES = ("mongodb://", "mongodb+srv://")
 _SENSITIVE_OPTION = re.compile(r"password|secret|token|authmechanismproperties", re.IGNORECASE)
 #: a '%' that does not start a percent-escape (pymongo rejects those in userinfo)
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+#: what separates a URL's options (pymongo takes both)
+_OPTION_SEPARATOR = re.compile(r"[&;]")
 #: MongoDB's error code for a failed SCRAM/X.509/... login
 _AUTHENTICATION_FAILED = 18
 
@@ -195,7 +197,10 @@ class MongoDBDatasource(ClientDatasource):
 
         Not cached: an AsyncMongoClient belongs to the event loop that first uses it.
         """
-        self.initialize()
+        import asyncio
+
+        # importing pymongo's async client takes a while: not on the event loop
+        await asyncio.to_thread(self._import_async_client)
         from pymongo import AsyncMongoClient
 
         host, kwargs = self.client_arguments()
@@ -203,6 +208,10 @@ class MongoDBDatasource(ClientDatasource):
             return AsyncMongoClient(host, **kwargs)
         except Exception as error:
             raise self._construction_error(error) from None
+
+    def _import_async_client(self) -> None:
+        self.initialize()
+        import pymongo.asynchronous.mongo_client  # noqa: F401
 
     def _construction_error(self, error: Exception) -> Exception:
         """What building a client failed with: bad settings, or a failed SRV lookup."""
@@ -308,7 +317,7 @@ class MongoDBDatasource(ClientDatasource):
             return None
         return str(version) if version else None
 
-    def target(self) -> str:
+    def _target(self) -> str:
         options = self.mongo_options
         if options.url is not None:
             return self.redact(_without_credentials(options.url.get_secret_value()))
@@ -327,6 +336,7 @@ class MongoDBDatasource(ClientDatasource):
             password = _url_password(options.url.get_secret_value())
             if password:
                 values += [password, unquote_plus(password)]
+            values += _sensitive_url_options(options.url.get_secret_value())
         values += [
             str(value)
             for key, value in options.client_options.items()
@@ -373,7 +383,7 @@ def _misplaced_at(url: str) -> bool:
     host_and_path, _, query = rest.partition("?")
     if "@" in host_and_path.partition("/")[2]:
         return True
-    return any("@" in piece.partition("=")[0] for piece in query.split("&"))
+    return any("@" in piece.partition("=")[0] for piece in _OPTION_SEPARATOR.split(query))
 
 
 def _bad_userinfo(url: str) -> bool:
@@ -398,9 +408,26 @@ def _without_credentials(url: str) -> str:
         rest = f"{user}:***@{rest}" if ":" in userinfo else f"{user}@{rest}"
     head, question, query = rest.partition("?")
     if query:
-        pieces = []
-        for piece in query.split("&"):
+        # pymongo accepts ';' between options as well as '&'
+        pieces = _OPTION_SEPARATOR.split(query)
+        separators = _OPTION_SEPARATOR.findall(query)
+        shown = []
+        for piece in pieces:
             key, equals, _ = piece.partition("=")
-            pieces.append(f"{key}=***" if equals and _SENSITIVE_OPTION.search(key) else piece)
-        rest = head + question + "&".join(pieces)
+            shown.append(f"{key}=***" if equals and _SENSITIVE_OPTION.search(key) else piece)
+        rest = head + question + shown[0]
+        for separator, piece in zip(separators, shown[1:], strict=True):
+            rest += separator + piece
     return scheme + rest
+
+
+def _sensitive_url_options(url: str) -> list[str]:
+    """Values of credential-like options in the URL's query (raw and decoded)."""
+    _, _, rest = _split(url)
+    query = rest.partition("?")[2]
+    values: list[str] = []
+    for piece in _OPTION_SEPARATOR.split(query):
+        key, equals, value = piece.partition("=")
+        if equals and value and _SENSITIVE_OPTION.search(key):
+            values += [value, unquote_plus(value)]
+    return values

@@ -45,6 +45,7 @@ class MySQLDatasource(SQLDatasource):
     url_dialects = frozenset({"mysql"})
     url_drivers = frozenset({"mysqldb", "asyncmy"})
     version_sql = "SELECT VERSION()"
+    async_connect_function = "asyncmy:connect"
 
     @property
     def mysql_options(self) -> MySQLFamilyOptions:

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from unifydb.base import SQLDatasource
 from unifydb.errors import DriverNotInstalledError
-from unifydb.options import BaseOptions, ServerSQLOptions
+from unifydb.options import BaseOptions, ServerSQLOptions, mask_credentials
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -61,6 +61,7 @@ class OracleDatasource(SQLDatasource):
     url_dialects = frozenset({"oracle"})
     url_drivers = frozenset({"oracledb", "oracledb_async"})
     version_sql = "SELECT banner FROM v$version WHERE ROWNUM = 1"
+    async_connect_function = "oracledb:connect_async"
 
     @property
     def oracle_options(self) -> OracleOptions:
@@ -139,9 +140,9 @@ class OracleDatasource(SQLDatasource):
             )
         return kwargs
 
-    def target(self) -> str:
-        if self.oracle_options.dsn:
-            return (
-                f"oracle+oracledb://{self.oracle_options.username or ''}@{self.oracle_options.dsn}"
-            )
-        return super().target()
+    def _target(self) -> str:
+        options = self.oracle_options
+        if options.dsn:
+            # a dsn may carry "user/password@" itself
+            return f"oracle+oracledb://{options.username or ''}@{mask_credentials(options.dsn)}"
+        return super()._target()

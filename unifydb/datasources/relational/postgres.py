@@ -57,6 +57,7 @@ class PostgresDatasource(SQLDatasource):
     url_dialects = frozenset({"postgresql", "postgres"})
     url_drivers = frozenset({"psycopg", "psycopg_async"})
     version_sql = "SHOW server_version"
+    async_connect_function = "psycopg:AsyncConnection.connect"
 
     @property
     def pg_options(self) -> PostgresOptions:

@@ -117,5 +117,5 @@ class SQLiteDatasource(SQLDatasource):
 
         event.listen(engine, "connect", apply_pragmas)
 
-    def target(self) -> str:
+    def _target(self) -> str:
         return f"sqlite:///{self.sqlite_options.database}" if not self.in_memory else "sqlite://"

@@ -9,10 +9,11 @@ connector, so they survive the ODBC connection string intact.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from unifydb.base import SQLDatasource
 from unifydb.errors import DriverNotInstalledError
@@ -32,8 +33,21 @@ class SQLServerOptions(ServerSQLOptions):
         None, description="Accept a self-signed server certificate."
     )
     odbc_options: dict[str, str] = Field(
-        default_factory=dict, description="Further ODBC connection-string keywords."
+        default_factory=dict,
+        description="Further ODBC connection-string keywords ('odbc_connect' gives the "
+        "whole connection string instead).",
     )
+    dsn: str | None = Field(
+        None, description="An ODBC data source name (odbc.ini) instead of host/port/driver."
+    )
+
+    @model_validator(mode="after")
+    def _host_or_dsn(self) -> SQLServerOptions:
+        if self.dsn and self.host:
+            raise ValueError("give host (with port and driver) or dsn, not both")
+        if not self.dsn and not self.host and not _odbc_connect(self.odbc_options):
+            raise ValueError("host (or an ODBC dsn) is required")
+        return self
 
 
 class SQLServerDatasource(SQLDatasource):
@@ -47,6 +61,7 @@ class SQLServerDatasource(SQLDatasource):
     url_dialects = frozenset({"mssql", "sqlserver"})
     url_drivers = frozenset({"pyodbc", "pymssql", "aioodbc"})
     version_sql = "SELECT CAST(SERVERPROPERTY('ProductVersion') AS NVARCHAR(128))"
+    async_connect_function = "aioodbc:connect"
 
     @property
     def mssql_options(self) -> SQLServerOptions:
@@ -76,6 +91,54 @@ class SQLServerDatasource(SQLDatasource):
             query["TrustServerCertificate"] = "yes" if options.trust_server_certificate else "no"
         query.update(options.odbc_options)
         return query
+
+    def odbc_connection_string(self) -> str:
+        """The ODBC connection string pyodbc gets, built here rather than by
+        SQLAlchemy: SQLAlchemy reads a host without a database as a DSN name
+        (``dsn=<host>``), dropping the driver and the port. Values with ``;``,
+        ``}`` or a leading ``{`` are brace-quoted."""
+        options = self.mssql_options
+        whole = _odbc_connect(options.odbc_options)
+        if whole is not None:
+            return whole
+        parts: list[str] = []
+        if options.dsn:
+            parts.append(f"DSN={_quoted(options.dsn)}")
+        else:
+            parts.append("DRIVER=" + _braced(options.driver))
+            server = options.host or ""
+            if options.port:
+                server += f",{options.port}"
+            parts.append(f"Server={_quoted(server)}")
+            if options.database:
+                parts.append(f"Database={_quoted(options.database)}")
+        if options.username:
+            parts.append(f"UID={_quoted(options.username)}")
+            if options.password is not None and options.password.get_secret_value():
+                parts.append(f"PWD={_quoted(options.password.get_secret_value())}")
+        else:
+            parts.append("Trusted_Connection=Yes")
+        for key, value in self.url_query().items():
+            if key != "driver":
+                parts.append(f"{key}={_quoted(value)}")
+        return ";".join(parts)
+
+    def prepare_connect(self, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if self.uses_pymssql:
+            return
+        if "dsn" in cparams:  # aioodbc takes the connection string as a keyword
+            cparams["dsn"] = self.odbc_connection_string()
+            # aioodbc runs pyodbc in an executor; in asyncio's default one, a connect
+            # stuck in the ODBC driver would keep asyncio.run() from ever returning
+            cparams.setdefault("executor", _daemon_executor())
+        else:
+            cargs[:] = [self.odbc_connection_string()]
+
+    def _target(self) -> str:
+        options = self.mssql_options
+        if options.dsn:
+            return f"mssql+pyodbc://{options.username or ''}@ (ODBC DSN {options.dsn!r})"
+        return super()._target()
 
     def connect_args(self) -> dict[str, Any]:
         seconds = max(1, math.ceil(self.timeout))
@@ -110,3 +173,44 @@ class SQLServerDatasource(SQLDatasource):
                 fix="install Microsoft's msodbcsql18 package, or set 'driver' to an installed "
                 "driver (e.g. 'FreeTDS' from Debian's tdsodbc), or set dbapi = 'pymssql'",
             )
+
+
+def _quoted(value: str) -> str:
+    """An ODBC connection-string value, brace-quoted when it needs to be."""
+    if ";" in value or "}" in value or value.startswith("{"):
+        return _braced(value)
+    return value
+
+
+def _braced(value: str) -> str:
+    return "{" + value.replace("}", "}}") + "}"
+
+
+def _odbc_connect(odbc_options: dict[str, str]) -> str | None:
+    return next(
+        (value for key, value in odbc_options.items() if key.lower() == "odbc_connect"), None
+    )
+
+
+@functools.cache
+def _daemon_executor() -> Any:
+    """An executor running each call in a daemon thread, which nobody waits for at exit."""
+    import concurrent.futures
+    import threading
+
+    class DaemonExecutor(concurrent.futures.Executor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+            def run() -> None:
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as error:
+                    future.set_exception(error)
+
+            threading.Thread(target=run, name="unifydb:odbc", daemon=True).start()
+            return future
+
+    return DaemonExecutor()

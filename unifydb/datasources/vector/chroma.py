@@ -157,7 +157,7 @@ class ChromaDatasource(ClientDatasource):
     def in_process_store(self) -> Path | None:
         return self.persist_path()
 
-    def target(self) -> str:
+    def _target(self) -> str:
         options = self.chroma_options
         if self.mode == "http":
             host = f"[{options.host}]" if options.host and ":" in options.host else options.host
@@ -279,7 +279,7 @@ class ChromaDatasource(ClientDatasource):
         client = self._async_client
         if client is not None:
             return client
-        self.initialize()
+        await asyncio.to_thread(self.initialize)  # imports chromadb: not on the event loop
         import chromadb
 
         options = self.chroma_options

@@ -145,7 +145,7 @@ class MilvusDatasource(ClientDatasource):
     def required_modules(self) -> tuple[str, ...]:
         return (*self.driver_modules, "milvus_lite") if self.is_lite else self.driver_modules
 
-    def target(self) -> str:
+    def _target(self) -> str:
         path = self.lite_path()
         if path is not None:
             return f"milvus-lite:///{path.as_posix().lstrip('/')}"
@@ -225,7 +225,7 @@ class MilvusDatasource(ClientDatasource):
         its calls to bound them too. For Milvus Lite it talks to the same local
         server, which stays up until this datasource is closed.
         """
-        self.initialize()
+        await asyncio.to_thread(self.initialize)  # imports pymilvus: not on the event loop
         from pymilvus import AsyncMilvusClient
 
         try:
