@@ -147,7 +147,7 @@ def default_registry(datasources: Mapping[str, Mapping[str, Any]]) -> Iterator[R
         registry.close_all()
 
 
-def sql_datasource(registry: Registry, name: str) -> SQLDatasource:
+def sql_datasource(registry: Registry, name: str) -> SQLDatasource[Any]:
     from unifydb.base import SQLDatasource
 
     datasource = registry.get_datasource(name)
@@ -156,15 +156,15 @@ def sql_datasource(registry: Registry, name: str) -> SQLDatasource:
     return datasource
 
 
-def engine_arguments(datasource: SQLDatasource) -> dict[str, Any]:
+def engine_arguments(datasource: SQLDatasource[Any]) -> dict[str, Any]:
     """The keyword arguments unifydb passes to create_engine (pool settings, connect_args)."""
     return {
-        "connect_args": {**datasource.connect_args(), **datasource.sql_options.connect_args},
+        "connect_args": {**datasource.connect_args(), **datasource.options.connect_args},
         **datasource.engine_kwargs(),
     }
 
 
-def raw_engine(datasource: SQLDatasource) -> Engine:
+def raw_engine(datasource: SQLDatasource[Any]) -> Engine:
     """``create_engine(ds.url(), **the same kwargs)``: what a user would write without unifydb."""
     from sqlalchemy import create_engine
 

@@ -86,7 +86,7 @@ def machine() -> dict[str, str]:
                 "mariadb",
                 "mysqlclient",
                 "dynaconf",
-                "pydantic",
+                "msgspec",
                 "chromadb",
                 "pymilvus",
                 "milvus-lite",

@@ -48,8 +48,7 @@ from bench.env import engine_arguments, pg_database, pg_settings, sql_datasource
 HEAVY_MODULES = (
     "sqlalchemy",
     "dynaconf",
-    "pydantic",
-    "pydantic_core",
+    "msgspec",
     "click",
     "rich",
     "alembic",

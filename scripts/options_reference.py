@@ -14,31 +14,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from unifydb.options import SQLOptions, _describe_annotation  # noqa: E402
-from unifydb.registry import BUILTIN_TYPES, load_type  # noqa: E402
+from unifydb.catalog import BUILTIN  # noqa: E402
+from unifydb.options import OptionField, SQLOptions, describe  # noqa: E402
+from unifydb.registry import load_type  # noqa: E402
 from unifydb.settings import load_files, placeholder_variables  # noqa: E402
 
 START = "<!-- options-reference:start -->"
 END = "<!-- options-reference:end -->"
 COMMON = ("type", "timeout")
-ENGINE_KEYS = tuple(
-    name for name in SQLOptions.model_fields if name not in ("type", "timeout", "url")
-)
+ENGINE_KEYS = tuple(name for name in SQLOptions.fields() if name not in ("type", "timeout", "url"))
 
 
-def default_text(field: FieldInfo) -> str:
-    if field.default_factory is not None:
-        value: Any = field.default_factory()  # type: ignore[call-arg]
-    elif field.default is PydanticUndefined:
+def default_text(field: OptionField) -> str:
+    if field.required:
         return "required"
-    else:
-        value = field.default
+    value: Any = field.default
     if value is None or value in ({}, []):
         return "-"
     if isinstance(value, bool):
@@ -54,7 +47,7 @@ def table(type_name: str, shipped: dict[str, Any]) -> str:
         "| key | accepts | default | env var (shipped settings) | notes |",
         "|---|---|---|---|---|",
     ]
-    for name, field in model.model_fields.items():
+    for name, field in model.fields().items():
         if name in COMMON or (issubclass(model, SQLOptions) and name in (*ENGINE_KEYS, "url")):
             continue
         variables = ", ".join(f"`{var}`" for var in placeholder_variables(entry.get(name, "")))
@@ -63,23 +56,26 @@ def table(type_name: str, shipped: dict[str, Any]) -> str:
             notes = (
                 notes + " Secret: never printed; `" + name + "_file` reads it from a file."
             ).strip()
-        accepts = _describe_annotation(field.annotation).replace("|", "\\|")
+        accepts = describe(field.annotation, field.constraints).replace("|", "\\|")
         rows.append(
             f"| `{name}` | {accepts} | {default_text(field)} | {variables or '-'} | {notes} |"
         )
-    extra = cls.extra or type_name
-    summary = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip().splitlines()
-    header = f"#### `{type_name}`\n\n{summary[0] if summary else ''}\n"
-    if cls.__module__.startswith("unifydb.datasources"):
-        header += f"Extra: `pip install 'unifydb[{extra}]'`.\n"
+    info = BUILTIN[type_name]
+    header = f"#### `{type_name}`\n\n{info.summary}.\n"
+    header += f"Extra: `pip install 'unifydb[{info.extra or type_name}]'`"
+    if info.system_packages:
+        header += f" (builds against the system packages {', '.join(info.system_packages)})"
+    header += ".\n"
+    if info.aliases:
+        header += "Aliases: " + ", ".join(f"`{alias}`" for alias in info.aliases) + ".\n"
     return header + "\n" + "\n".join(rows) + "\n"
 
 
 def engine_table() -> str:
     rows = ["| key | accepts | default | notes |", "|---|---|---|---|"]
     for name in ("type", "timeout", "url", *ENGINE_KEYS):
-        field = SQLOptions.model_fields[name]
-        accepts = _describe_annotation(field.annotation).replace("|", "\\|")
+        field = SQLOptions.fields()[name]
+        accepts = describe(field.annotation, field.constraints).replace("|", "\\|")
         rows.append(f"| `{name}` | {accepts} | {default_text(field)} | {field.description or ''} |")
     return "\n".join(rows) + "\n"
 
@@ -90,7 +86,7 @@ def reference() -> str:
         "Keys every SQL type accepts (engine and pool options), besides its own below:\n",
         engine_table(),
     ]
-    parts += [table(type_name, shipped) for type_name in BUILTIN_TYPES]
+    parts += [table(type_name, shipped) for type_name in BUILTIN]
     return "\n".join(parts)
 
 

@@ -64,6 +64,9 @@ step "ruff"
 step "mypy"
 .venv/bin/mypy
 
+step "import-linter (layers, independent backends, no cycles)"
+.venv/bin/lint-imports
+
 step "pytest"
 # exit code 5 (no tests collected) fails this script like any other non-zero code
 .venv/bin/python -m pytest "$@"

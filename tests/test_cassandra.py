@@ -518,7 +518,7 @@ def test_contact_points_and_driver_arguments() -> None:
         protocol_version=4,
         timeout=8,
     )
-    options = datasource.cassandra_options
+    options = datasource.options
     assert options.contact_points == ["10.0.0.1", "10.0.0.2"]
     assert options.consistency == "LOCAL_QUORUM"
     kwargs = datasource.cluster_arguments()

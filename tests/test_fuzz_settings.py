@@ -33,13 +33,15 @@ from hypothesis import strategies as st
 import unifydb
 from tests.conftest import registry_for
 from tests.figures import record
+from unifydb.catalog import ALIASES as TYPE_ALIASES
+from unifydb.catalog import BUILTIN as BUILTIN_TYPES
 from unifydb.errors import (
     ConfigurationError,
     NotConfiguredError,
     SettingsFileError,
     UnifyDBError,
 )
-from unifydb.registry import BUILTIN_TYPES, TYPE_ALIASES, load_type
+from unifydb.registry import load_type
 from unifydb.settings import (
     MAX_DEPTH,
     PlaceholderError,
@@ -51,7 +53,7 @@ from unifydb.settings import (
 
 TYPES = sorted(BUILTIN_TYPES)
 MODELS = {name: load_type(name).options_model for name in TYPES}
-FIELDS = sorted({field for model in MODELS.values() for field in model.model_fields})
+FIELDS = sorted({field for model in MODELS.values() for field in model.fields()})
 SECRET_FILE_KEYS = sorted(
     {f"{secret}_file" for model in MODELS.values() for secret in model.secret_fields}
 )
@@ -291,7 +293,7 @@ def check_error(error: UnifyDBError, name: str | None, entry: Any = None) -> Non
         model = MODELS.get(type_name or "")
         allowed = {"type", "timeout", *(str(k).lower() for k in entry)}
         if model is not None:
-            allowed |= set(model.model_fields)
+            allowed |= set(model.fields())
         key = error.key
         assert key.startswith("UNIFYDB_") or any(
             key == known or key.startswith(f"{known}.") for known in allowed
@@ -455,25 +457,25 @@ def test_any_entry_builds_or_fails_with_a_unifydb_error(
 # ----------------------------------------------------------------------------- valid-ish, per type
 
 
-def _annotation_values(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]:
+def _annotation_values(annotation: Any, constraints: Mapping[str, Any]) -> st.SearchStrategy[Any]:
     """Mostly valid values for a field, from its annotation and constraints."""
     import types
     import typing
 
-    from pydantic import SecretStr
+    from unifydb.options import Secret
 
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return st.one_of([_annotation_values(member, metadata) for member in members])
+        return st.one_of([_annotation_values(member, constraints) for member in members])
     if origin is typing.Literal:
         return st.sampled_from(typing.get_args(annotation))
     if annotation is bool:
         return st.one_of(st.booleans(), st.sampled_from(["true", "false", "0", "1", "yes", "off"]))
     if annotation in (int, float):
-        low = next((m.ge for m in metadata if hasattr(m, "ge")), None)
-        low = next((m.gt for m in metadata if hasattr(m, "gt")), low)
-        high = next((m.le for m in metadata if hasattr(m, "le")), None)
+        low = constraints.get("ge")
+        low = constraints.get("gt", low)
+        high = constraints.get("le")
         low = 1 if low is None else low
         high = 10**6 if high is None else high
         if annotation is int:
@@ -481,7 +483,7 @@ def _annotation_values(annotation: Any, metadata: list[Any]) -> st.SearchStrateg
         else:
             number = st.floats(max(low, 0.001), high, allow_nan=False, allow_infinity=False)
         return st.one_of(number, number.map(str))
-    if annotation in (str, SecretStr):
+    if annotation in (str, Secret):
         return st.one_of(st.sampled_from(["app", "db.example", "x-1", "é"]), text)
     if origin is list:
         return st.lists(st.sampled_from(["a", "b.example", "10.0.0.1"]), min_size=1, max_size=3)
@@ -575,7 +577,7 @@ BASE_ENTRIES: dict[str, dict[str, Any]] = {
 
 
 def field_values(type_name: str, field: str) -> st.SearchStrategy[Any]:
-    info = MODELS[type_name].model_fields[field]
+    info = MODELS[type_name].fields()[field]
     if field == "url":
         return st.just(TYPED_URLS.get(type_name, "mongodb://h"))
     if field == "host" and type_name != "mongodb":
@@ -583,7 +585,7 @@ def field_values(type_name: str, field: str) -> st.SearchStrategy[Any]:
     strategy = (
         FIELD_VALUES[field]
         if field in FIELD_VALUES
-        else _annotation_values(info.annotation, info.metadata)
+        else _annotation_values(info.annotation, info.constraints)
     )
     return strategy
 
@@ -593,7 +595,7 @@ def valid_ish_entry(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     type_name = draw(st.sampled_from(TYPES))
     optional = {
         field: field_values(type_name, field)
-        for field in MODELS[type_name].model_fields
+        for field in MODELS[type_name].fields()
         if field != "type"
     }
     extra = draw(st.fixed_dictionaries({}, optional=optional))
@@ -605,7 +607,7 @@ def valid_ish_entry(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 def as_environment(name: str, type_name: str, entry: Mapping[str, Any]) -> dict[str, str] | None:
     """The entry as UNIFYDB_DATASOURCES__ variables, or None when it has no plain form."""
     env = {}
-    fields = MODELS[type_name].model_fields
+    fields = MODELS[type_name].fields()
     for key, value in entry.items():
         field = fields.get(key)
         if isinstance(value, float) and field is not None and "bool" in str(field.annotation):
@@ -975,7 +977,7 @@ def hostile_entry(draw: st.DrawFn) -> tuple[str, dict[str, Any], str]:
     """(type, entry, the password hidden somewhere in it)."""
     type_name = draw(st.sampled_from(TYPES))
     pw = draw(secret)
-    fields = sorted(set(MODELS[type_name].model_fields) - {"type"} - UNSAFE_TO_BREAK)
+    fields = sorted(set(MODELS[type_name].fields()) - {"type"} - UNSAFE_TO_BREAK)
     entry = dict(BASE_ENTRIES[type_name])
     for _ in range(draw(st.integers(1, 3))):
         field = draw(st.sampled_from(fields))

@@ -13,7 +13,8 @@ import pytest
 
 import unifydb
 from tests.conftest import unique
-from unifydb.datasources.vector.milvus import MilvusDatasource, MilvusVectorStore, _lite_servers
+from unifydb.datasources.vector.milvus import MilvusDatasource, MilvusVectorStore
+from unifydb.datasources.vector.milvus.lite import lite_servers as _lite_servers
 from unifydb.errors import ConfigurationError, DatasourceTimeoutError, DriverNotInstalledError
 
 TOKEN = "tok-Milvus-secret-value"

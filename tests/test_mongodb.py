@@ -252,7 +252,7 @@ def test_field_form_with_several_hosts(secantus: Any, database: str) -> None:
     # two seeds for the same node, as one environment variable would give them
     hosts = f"127.0.0.1:{secantus.port}, localhost:{secantus.port}"
     with opened(build(host=hosts, replica_set="secantus", database=database)) as datasource:
-        assert datasource.mongo_options.host == [
+        assert datasource.options.host == [
             f"127.0.0.1:{secantus.port}",
             f"localhost:{secantus.port}",
         ]

@@ -14,6 +14,7 @@ import pytest
 import unifydb
 from tests.conftest import registry_for
 from unifydb.base import SQLDatasource
+from unifydb.catalog import BUILTIN as BUILTIN_TYPES
 from unifydb.errors import (
     ConfigurationError,
     UnknownDatasourceError,
@@ -21,7 +22,7 @@ from unifydb.errors import (
     UnsupportedOperationError,
 )
 from unifydb.factory import DatasourceFactory
-from unifydb.registry import BUILTIN_TYPES, ENTRY_POINT_GROUP, available_types, load_type
+from unifydb.registry import ENTRY_POINT_GROUP, available_types, load_type
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,18 +34,23 @@ def run_python(code: str, cwd: Path | None = None) -> str:
     return result.stdout.strip()
 
 
-def test_entry_points_list_every_builtin() -> None:
-    points = {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
-    assert {name: info.target for name, info in BUILTIN_TYPES.items()} == {
-        name: points[name] for name in BUILTIN_TYPES
-    }
+def test_builtin_types_are_described_once_in_the_catalog() -> None:
+    """No entry point repeats a built-in type: the catalog is its one description."""
+    points = {point.name for point in entry_points(group=ENTRY_POINT_GROUP)}
+    assert not points & set(BUILTIN_TYPES)
 
 
 @pytest.mark.parametrize("type_name", sorted(BUILTIN_TYPES))
-def test_builtin_table_matches_the_classes(type_name: str) -> None:
+def test_the_classes_take_their_description_from_the_catalog(type_name: str) -> None:
     cls = load_type(type_name)
     info = BUILTIN_TYPES[type_name]
-    assert (cls.type_name, cls.extra, cls.driver_modules) == (type_name, info.extra, info.modules)
+    assert cls.type_info is info
+    assert (cls.type_name, cls.category, cls.extra, cls.driver_modules) == (
+        type_name,
+        info.category,
+        info.extra,
+        info.drivers,
+    )
 
 
 def test_listing_imports_no_implementation_or_driver() -> None:
@@ -54,7 +60,7 @@ def test_listing_imports_no_implementation_or_driver() -> None:
         "names = r.names(); types = unifydb.registry.available_types()\n"
         "infos = [r.inspect(n) for n in names]\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('unifydb.datasources.')"
-        " or m.split('.')[0] in ('sqlalchemy', 'pydantic', 'psycopg', 'pymongo', 'chromadb',"
+        " or m.split('.')[0] in ('sqlalchemy', 'msgspec', 'psycopg', 'pymongo', 'chromadb',"
         " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc'))\n"
         "print(len(names), len(types), loaded)"
     )
@@ -64,7 +70,7 @@ def test_listing_imports_no_implementation_or_driver() -> None:
 def test_import_unifydb_loads_nothing_heavy() -> None:
     output = run_python(
         "import sys, unifydb\n"
-        "heavy = ('sqlalchemy', 'dynaconf', 'pydantic', 'psycopg', 'pymongo', 'chromadb',"
+        "heavy = ('sqlalchemy', 'dynaconf', 'msgspec', 'psycopg', 'pymongo', 'chromadb',"
         " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc', 'pymssql',"
         " 'click', 'rich', 'alembic')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"

@@ -45,8 +45,8 @@ from tests.conftest import (
 from tests.figures import record as record_figure
 from tests.servers.faults import closed_port, hanging_listener
 from unifydb.base import Datasource, SQLDatasource
+from unifydb.catalog import BUILTIN as BUILTIN_TYPES
 from unifydb.errors import ConfigurationError, UnifyDBError
-from unifydb.registry import BUILTIN_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 TYPES = sorted(BUILTIN_TYPES)

@@ -20,47 +20,37 @@ from .errors import (
     UnsupportedOperationError,
 )
 
-# typing and threading are left out on purpose: `import unifydb` must cost next to nothing
+# typing is left out on purpose: `import unifydb` must cost next to nothing
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import threading
     from typing import Any
 
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from .base import Datasource
-    from .health import HealthStatus
     from .registry import Registry
+    from .status import HealthStatus
 
 __version__ = "0.1.0"
 
-_default: Registry | None = None
-_default_lock: threading.Lock | None = None
+#: unifydb.registry.core, once something needed it (the hot path reads its
+#: default registry without another import statement)
+_registry_module: Any = None
+
+
+def _registry() -> Any:
+    global _registry_module
+    if _registry_module is None:
+        from .registry import core
+
+        _registry_module = core
+    return _registry_module
 
 
 def default_registry() -> Registry:
     """The registry behind the module-level functions, created on first use."""
-    registry = _default
-    if registry is None:
-        with _lock():
-            if _default is None:
-                from .registry import Registry
-
-                set_default_registry(Registry())
-            registry = _default
-            assert registry is not None
-    return registry
-
-
-def _lock() -> threading.Lock:
-    global _default_lock
-    if _default_lock is None:
-        import threading
-
-        # setdefault on the module dict is atomic, so two racing threads share one lock
-        _default_lock = globals().setdefault("_default_lock_instance", threading.Lock())
-    return _default_lock
+    return _registry().default_registry()  # type: ignore[no-any-return]
 
 
 def set_default_registry(registry: Registry | None) -> Registry | None:
@@ -68,18 +58,18 @@ def set_default_registry(registry: Registry | None) -> Registry | None:
 
     Returns the previous one, which is not closed.
     """
-    global _default
-    previous, _default = _default, registry
-    return previous
+    return _registry().set_default_registry(registry)  # type: ignore[no-any-return]
 
 
 def get_engine(name: str) -> Engine:
     """The SQLAlchemy engine of a SQL datasource, created once and cached."""
-    registry = _default
-    if registry is not None:
-        engine = registry._engines.get(name)
-        if engine is not None:
-            return engine
+    module = _registry_module
+    if module is not None:
+        registry = module._default
+        if registry is not None:
+            engine = registry._engines.get(name)
+            if engine is not None:
+                return engine  # type: ignore[no-any-return]
     return default_registry().get_engine(name)
 
 
@@ -96,7 +86,7 @@ def get_client(name: str) -> Any:
     return default_registry().get_client(name)
 
 
-def get_datasource(name: str) -> Datasource:
+def get_datasource(name: str) -> Datasource[Any]:
     """The datasource object (``.name .type .config .health_check() .close()``)."""
     return default_registry().get_datasource(name)
 
@@ -147,7 +137,7 @@ def warm_up(*names: str, asynchronous: bool = False) -> None:
 
 def close_all() -> None:
     """Release every pool and client of the default registry."""
-    registry = _default
+    registry = _registry_module._default if _registry_module is not None else None
     if registry is not None:
         registry.close_all()
 
@@ -161,12 +151,12 @@ def register(type_name: str, implementation: Any = None) -> Any:
 
 _LAZY = {
     "Registry": ("registry", "Registry"),
-    "HealthStatus": ("health", "HealthStatus"),
+    "HealthStatus": ("status", "HealthStatus"),
     "Datasource": ("base", "Datasource"),
     "SQLDatasource": ("base", "SQLDatasource"),
     "DatasourceFactory": ("factory", "DatasourceFactory"),
-    "SQLConnectionError": ("_sqlerrors", "SQLConnectionError"),
-    "SQLTimeoutError": ("_sqlerrors", "SQLTimeoutError"),
+    "SQLConnectionError": ("base.sql_errors", "SQLConnectionError"),
+    "SQLTimeoutError": ("base.sql_errors", "SQLTimeoutError"),
 }
 
 

@@ -18,9 +18,9 @@ class DatasourceFactory:
     def __init__(self, settings: Any = None, *, registry: Registry | None = None) -> None:
         if registry is None:
             if settings is None:
-                import unifydb
+                from .registry import default_registry
 
-                registry = unifydb.default_registry()
+                registry = default_registry()
             else:
                 registry = Registry(settings)
         self.registry = registry

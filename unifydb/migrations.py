@@ -61,9 +61,9 @@ def run_migrations(
     if registry is None:
         registry = context.config.attributes.get("unifydb.registry")
     if registry is None:
-        import unifydb
+        from .registry import default_registry
 
-        registry = unifydb.default_registry()
+        registry = default_registry()
     name = datasource or datasource_name(context)
     options: dict[str, Any] = {"target_metadata": target_metadata, "compare_type": True}
     options.update(configure_options)
@@ -192,9 +192,9 @@ def migrate(
     from alembic.config import CommandLine, Config
 
     if registry is None:
-        import unifydb
+        from .registry import default_registry
 
-        registry = unifydb.default_registry()
+        registry = default_registry()
     ini, script_location = find_directory(directory)
     if not (script_location / "env.py").is_file():
         raise ConfigurationError(

@@ -122,19 +122,11 @@ def _refuse_flush(session: Session, flush_context: Any, instances: Any) -> None:
         )
 
 
-def _registry(registry: Registry | None) -> Registry:
-    if registry is not None:
-        return registry
-    import unifydb
-
-    return unifydb.default_registry()
-
-
 def sessionmaker(
     name: str | None = None,
     *,
     readonly: bool = False,
-    registry: Registry | None = None,
+    registry: Registry,
     **options: Any,
 ) -> _sessionmaker[RoutingSession]:
     """A ``sqlalchemy.orm.sessionmaker`` for frameworks that want a factory.
@@ -142,7 +134,7 @@ def sessionmaker(
     ``name`` is the datasource for models that declare none; models with
     ``__datasource__`` (or table ``info``) are routed to their own.
     """
-    chosen = _registry(registry)
+    chosen = registry
     if name is not None:
         chosen.entry(name)  # an unknown name is an error now, not at first query
     return _sessionmaker(
@@ -159,7 +151,7 @@ def session(
     name: str | None = None,
     *,
     readonly: bool = False,
-    registry: Registry | None = None,
+    registry: Registry,
     **options: Any,
 ) -> Iterator[RoutingSession]:
     """A session that commits on success, rolls back on error, and always closes."""
@@ -178,11 +170,11 @@ def async_sessionmaker_for(
     name: str | None = None,
     *,
     readonly: bool = False,
-    registry: Registry | None = None,
+    registry: Registry,
     **options: Any,
 ) -> async_sessionmaker[AsyncSession]:
     """An ``async_sessionmaker`` with the same routing as :func:`sessionmaker`."""
-    chosen = _registry(registry)
+    chosen = registry
     if name is not None:
         chosen.entry(name)
     options.setdefault("expire_on_commit", False)
@@ -201,7 +193,7 @@ async def async_session(
     name: str | None = None,
     *,
     readonly: bool = False,
-    registry: Registry | None = None,
+    registry: Registry,
     **options: Any,
 ) -> AsyncIterator[AsyncSession]:
     """An ``AsyncSession`` that commits on success and rolls back on error."""
@@ -211,7 +203,7 @@ async def async_session(
         # thread, so no other coroutine on this event loop waits for it
         import asyncio
 
-        chosen = _registry(registry)
+        chosen = registry
         engine_for = chosen.get_replica_async_engine if readonly else chosen.get_async_engine
         await asyncio.to_thread(engine_for, name)
     async with factory() as current:

@@ -22,82 +22,69 @@ connect then shuts its Cluster down when the driver gives up.)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from msgspec import Meta
 
 from unifydb.base import ClientDatasource
 from unifydb.errors import ConfigurationError, DatasourceConnectionError, DatasourceTimeoutError
-from unifydb.options import BaseOptions
+from unifydb.options import Options, Port, PositiveFloat, Secret, doc, split_list
+
+CONSISTENCY_LEVELS = (
+    "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM",
+    "EACH_QUORUM", "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE",
+)  # fmt: skip
 
 
-class CassandraOptions(BaseOptions):
-    contact_points: list[str] = Field(
-        description="Host names or IPs, a list or comma-separated.", min_length=1
-    )
-    port: int = Field(9042, ge=1, le=65535)
-    keyspace: str | None = Field(None, description="Keyspace the session is bound to.")
+def _consistency(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    level = value.upper()
+    if level not in CONSISTENCY_LEVELS:
+        raise ValueError(
+            f"unknown consistency level; use one of {', '.join(sorted(CONSISTENCY_LEVELS))}"
+        )
+    return level
+
+
+class CassandraOptions(Options, kw_only=True, frozen=True):
+    contact_points: Annotated[
+        Annotated[list[str], Meta(min_length=1)],
+        doc("Host names or IPs, a list or comma-separated."),
+    ]
+    port: Port = 9042
+    keyspace: Annotated[str | None, doc("Keyspace the session is bound to.")] = None
     username: str | None = None
-    password: SecretStr | None = None
-    local_dc: str | None = Field(None, description="Datacenter to route requests to.")
-    protocol_version: int | None = Field(
-        None,
-        ge=1,
-        le=66,
-        description="CQL native protocol version (driver negotiates when unset; "
-        "Cassandra 2.1 needs 3).",
-    )
-    request_timeout: float | None = Field(
-        None, gt=0, description="Seconds per request (default: timeout)."
-    )
-    consistency: str | None = Field(
-        None, description="Default consistency level, e.g. LOCAL_QUORUM."
-    )
-    tls: bool = Field(False, description="Use TLS for the native protocol.")
+    password: Secret | None = None
+    local_dc: Annotated[str | None, doc("Datacenter to route requests to.")] = None
+    protocol_version: Annotated[
+        Annotated[int, Meta(ge=1, le=66)] | None,
+        doc("CQL native protocol version (driver negotiates when unset; Cassandra 2.1 needs 3)."),
+    ] = None
+    request_timeout: Annotated[
+        PositiveFloat | None, doc("Seconds per request (default: timeout).")
+    ] = None
+    consistency: Annotated[str | None, doc("Default consistency level, e.g. LOCAL_QUORUM.")] = None
+    tls: Annotated[bool, doc("Use TLS for the native protocol.")] = False
     tls_ca_file: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_verify_hostname: bool = True
     compression: bool = True
-    cluster_options: dict[str, Any] = Field(
-        default_factory=dict, description="Any other cassandra.cluster.Cluster keyword."
-    )
+    cluster_options: Annotated[
+        dict[str, Any], doc("Any other cassandra.cluster.Cluster keyword.")
+    ] = {}
 
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
-
-    @field_validator("contact_points", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("consistency")
-    @classmethod
-    def _known_consistency(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        level = value.upper()
-        known = {
-            "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM",
-            "EACH_QUORUM", "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE",
-        }  # fmt: skip
-        if level not in known:
-            raise ValueError(f"unknown consistency level; use one of {', '.join(sorted(known))}")
-        return level
+    preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "contact_points": split_list,
+        "consistency": _consistency,
+    }
 
 
-class CassandraDatasource(ClientDatasource):
+class CassandraDatasource(ClientDatasource[CassandraOptions]):
     type_name = "cassandra"
-    category = "nosql"
-    options_model: ClassVar[type[BaseOptions]] = CassandraOptions
-    extra = "cassandra"
-    driver_modules = ("cassandra",)
-
-    @property
-    def cassandra_options(self) -> CassandraOptions:
-        assert isinstance(self._options, CassandraOptions)
-        return self._options
 
     def cluster_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``cassandra.cluster.Cluster``."""
@@ -110,7 +97,7 @@ class CassandraDatasource(ClientDatasource):
             TokenAwarePolicy,
         )
 
-        options = self.cassandra_options
+        options = self.options
         child = (
             DCAwareRoundRobinPolicy(local_dc=options.local_dc)
             if options.local_dc
@@ -146,7 +133,7 @@ class CassandraDatasource(ClientDatasource):
     def _ssl_context(self) -> Any:
         import ssl
 
-        options = self.cassandra_options
+        options = self.options
         try:
             context = ssl.create_default_context(cafile=options.tls_ca_file)
             context.check_hostname = options.tls_verify_hostname
@@ -166,7 +153,7 @@ class CassandraDatasource(ClientDatasource):
 
         cluster = Cluster(**self.cluster_arguments())
         try:
-            return cluster.connect(self.cassandra_options.keyspace)
+            return cluster.connect(self.options.keyspace)
         except BaseException:
             cluster.shutdown()  # or its control-connection threads keep retrying
             raise
@@ -181,7 +168,7 @@ class CassandraDatasource(ClientDatasource):
         from cassandra import AuthenticationFailed, OperationTimedOut
         from cassandra.cluster import NoHostAvailable, UnresolvableContactPoints
 
-        options = self.cassandra_options
+        options = self.options
         if isinstance(error, UnresolvableContactPoints):
             # the driver's own message is an empty dict
             return DatasourceConnectionError(
@@ -246,7 +233,7 @@ class CassandraDatasource(ClientDatasource):
         return None if row is None else str(row.release_version)
 
     def _target(self) -> str:
-        options = self.cassandra_options
+        options = self.options
         user = f"{options.username}@" if options.username else ""
         hosts = ",".join(options.contact_points)
         return f"cassandra://{user}{hosts}:{options.port}/{options.keyspace or ''}"

@@ -8,65 +8,54 @@ Client. Name the database by ``service_name`` or ``sid``, or give a ``dsn``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from pydantic import Field, SecretStr, model_validator
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from unifydb.base import SQLDatasource
 from unifydb.errors import DriverNotInstalledError
-from unifydb.options import BaseOptions, ServerSQLOptions, mask_credentials
+from unifydb.options import OptionError, Port, Secret, ServerSQLOptions, doc
+from unifydb.redaction import mask_credentials
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
 
-class OracleOptions(ServerSQLOptions):
-    port: int | None = Field(1521, ge=1, le=65535)
-    service_name: str | None = Field(None, description="The service name (preferred).")
-    sid: str | None = Field(None, description="The SID, for old databases without a service.")
-    dsn: str | None = Field(
-        None, description="Easy Connect string or tnsnames alias instead of host/port."
-    )
-    thick_mode: bool = Field(False, description="Load the Oracle Client libraries (thick mode).")
+class OracleOptions(ServerSQLOptions, kw_only=True, frozen=True):
+    port: Port | None = 1521
+    service_name: Annotated[str | None, doc("The service name (preferred).")] = None
+    sid: Annotated[str | None, doc("The SID, for old databases without a service.")] = None
+    dsn: Annotated[
+        str | None, doc("Easy Connect string or tnsnames alias instead of host/port.")
+    ] = None
+    thick_mode: Annotated[bool, doc("Load the Oracle Client libraries (thick mode).")] = False
     thick_lib_dir: str | None = None
-    config_dir: str | None = Field(None, description="Folder holding tnsnames.ora.")
+    config_dir: Annotated[str | None, doc("Folder holding tnsnames.ora.")] = None
     wallet_location: str | None = None
-    wallet_password: SecretStr | None = None
+    wallet_password: Secret | None = None
 
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "url", "wallet_password")
 
-    @model_validator(mode="after")
-    def _one_database_name(self) -> OracleOptions:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.service_name and self.sid:
-            raise ValueError("give service_name or sid, not both")
+            raise OptionError("give service_name or sid, not both")
         if self.database and (self.service_name or self.sid):
-            raise ValueError("'database' is the SID: give it, or service_name/sid, not both")
+            raise OptionError("'database' is the SID: give it, or service_name/sid, not both")
         if self.dsn and (self.host or self.service_name or self.sid):
-            raise ValueError("give dsn alone, or host with service_name/sid, not both")
+            raise OptionError("give dsn alone, or host with service_name/sid, not both")
         if not self.dsn and not self.host:
-            raise ValueError("host (with service_name or sid), or dsn, is required")
+            raise OptionError("host (with service_name or sid), or dsn, is required")
         if not self.dsn and not (self.service_name or self.sid or self.database):
-            raise ValueError("service_name or sid is required")
-        return self
+            raise OptionError("service_name or sid is required")
 
 
-class OracleDatasource(SQLDatasource):
+class OracleDatasource(SQLDatasource[OracleOptions]):
     type_name = "oracle"
-    options_model: ClassVar[type[BaseOptions]] = OracleOptions
-    extra = "oracle"
-    driver_modules = ("oracledb",)
     drivername = "oracle+oracledb"
     async_drivername = "oracle+oracledb_async"
-    async_driver_modules = ("oracledb",)
     url_dialects = frozenset({"oracle"})
     url_drivers = frozenset({"oracledb", "oracledb_async"})
     version_sql = "SELECT banner FROM v$version WHERE ROWNUM = 1"
     async_connect_function = "oracledb:connect_async"
-
-    @property
-    def oracle_options(self) -> OracleOptions:
-        assert isinstance(self._options, OracleOptions)
-        return self._options
 
     @classmethod
     def prepare_settings(cls, name: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +68,7 @@ class OracleDatasource(SQLDatasource):
     def _build_url(self, drivername: str) -> URL:
         from sqlalchemy.engine import URL
 
-        options = self.oracle_options
+        options = self.options
         password = options.password.get_secret_value() if options.password else None
         query = dict(options.query)
         if options.service_name:
@@ -95,7 +84,7 @@ class OracleDatasource(SQLDatasource):
         )
 
     def connect_args(self) -> dict[str, Any]:
-        options = self.oracle_options
+        options = self.options
         args: dict[str, Any] = {"tcp_connect_timeout": self.timeout}
         if options.dsn:
             args["dsn"] = options.dsn
@@ -112,7 +101,7 @@ class OracleDatasource(SQLDatasource):
         dbapi_connection.call_timeout = int(timeout * 1000)
 
     def _initialize(self) -> None:
-        if not self.oracle_options.thick_mode:
+        if not self.options.thick_mode:
             super()._initialize()
             return
         import oracledb
@@ -133,7 +122,7 @@ class OracleDatasource(SQLDatasource):
 
     def engine_kwargs(self) -> dict[str, Any]:
         kwargs = super().engine_kwargs()
-        options = self.oracle_options
+        options = self.options
         if options.thick_mode:
             kwargs["thick_mode"] = (
                 {"lib_dir": options.thick_lib_dir} if options.thick_lib_dir else True
@@ -141,7 +130,7 @@ class OracleDatasource(SQLDatasource):
         return kwargs
 
     def _target(self) -> str:
-        options = self.oracle_options
+        options = self.options
         if options.dsn:
             # a dsn may carry "user/password@" itself
             return f"oracle+oracledb://{options.username or ''}@{mask_credentials(options.dsn)}"

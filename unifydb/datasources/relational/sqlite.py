@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from unifydb.base import SQLDatasource
 from unifydb.errors import ConfigurationError
-from unifydb.options import BaseOptions, SQLOptions
+from unifydb.options import SQLOptions, doc
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -17,43 +15,35 @@ if TYPE_CHECKING:
 MEMORY = ":memory:"
 
 
-class SQLiteOptions(SQLOptions):
-    database: str = Field(MEMORY, description="File path, or :memory:.")
-    foreign_keys: bool = Field(True, description="PRAGMA foreign_keys=ON on every connection.")
-    journal_mode: Literal["delete", "truncate", "persist", "memory", "wal", "off"] | None = Field(
-        None, description="PRAGMA journal_mode; 'wal' lets readers run beside a writer."
-    )
+class SQLiteOptions(SQLOptions, kw_only=True, frozen=True):
+    database: Annotated[str, doc("File path, or :memory:.")] = MEMORY
+    foreign_keys: Annotated[bool, doc("PRAGMA foreign_keys=ON on every connection.")] = True
+    journal_mode: Annotated[
+        Literal["delete", "truncate", "persist", "memory", "wal", "off"] | None,
+        doc("PRAGMA journal_mode; 'wal' lets readers run beside a writer."),
+    ] = None
     synchronous: Literal["off", "normal", "full", "extra"] | None = None
-    create_dirs: bool = Field(True, description="Create the file's folder when missing.")
+    create_dirs: Annotated[bool, doc("Create the file's folder when missing.")] = True
     pool_recycle: int | None = None
 
 
-class SQLiteDatasource(SQLDatasource):
+class SQLiteDatasource(SQLDatasource[SQLiteOptions]):
     type_name = "sqlite"
-    options_model: ClassVar[type[BaseOptions]] = SQLiteOptions
-    extra = "sqlite"
-    driver_modules = ("sqlite3",)
     drivername = "sqlite"
     async_drivername = "sqlite+aiosqlite"
-    async_driver_modules = ("aiosqlite",)
     url_dialects = frozenset({"sqlite"})
     url_drivers = frozenset({"pysqlite", "aiosqlite"})
     version_sql = "SELECT sqlite_version()"
 
     @property
-    def sqlite_options(self) -> SQLiteOptions:
-        assert isinstance(self._options, SQLiteOptions)
-        return self._options
-
-    @property
     def in_memory(self) -> bool:
-        return self.sqlite_options.database in ("", MEMORY)
+        return self.options.database in ("", MEMORY)
 
     def _build_url(self, drivername: str) -> URL:
         from sqlalchemy.engine import URL
 
-        database = None if self.in_memory else self.sqlite_options.database
-        return URL.create(drivername, database=database, query=self.sqlite_options.query)
+        database = None if self.in_memory else self.options.database
+        return URL.create(drivername, database=database, query=self.options.query)
 
     def connect_args(self) -> dict[str, Any]:
         # sqlite3's timeout is how long a writer waits for a lock
@@ -77,8 +67,8 @@ class SQLiteDatasource(SQLDatasource):
         return False  # a local file: lock waits are bounded by sqlite's own timeout
 
     def _initialize(self) -> None:
-        if not self.in_memory and self.sqlite_options.create_dirs:
-            folder = Path(self.sqlite_options.database).expanduser().parent
+        if not self.in_memory and self.options.create_dirs:
+            folder = Path(self.options.database).expanduser().parent
             reason = None
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +87,7 @@ class SQLiteDatasource(SQLDatasource):
         from sqlalchemy import event
 
         pragmas = []
-        options = self.sqlite_options
+        options = self.options
         if options.foreign_keys:
             pragmas.append("PRAGMA foreign_keys=ON")
         if options.journal_mode:
@@ -118,4 +108,4 @@ class SQLiteDatasource(SQLDatasource):
         event.listen(engine, "connect", apply_pragmas)
 
     def _target(self) -> str:
-        return f"sqlite:///{self.sqlite_options.database}" if not self.in_memory else "sqlite://"
+        return f"sqlite:///{self.options.database}" if not self.in_memory else "sqlite://"

@@ -11,77 +11,65 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field, model_validator
+from typing import Annotated, Any, Literal
 
 from unifydb.base import SQLDatasource
 from unifydb.errors import DriverNotInstalledError
-from unifydb.options import BaseOptions, ServerSQLOptions
+from unifydb.options import OptionError, Port, ServerSQLOptions, doc
 
 DEFAULT_ODBC_DRIVER = "ODBC Driver 18 for SQL Server"
 
 
-class SQLServerOptions(ServerSQLOptions):
-    port: int | None = Field(1433, ge=1, le=65535)
-    driver: str = Field(DEFAULT_ODBC_DRIVER, description="ODBC driver name (pyodbc only).")
-    dbapi: Literal["pyodbc", "pymssql"] = Field("pyodbc", description="Python driver to use.")
-    encrypt: bool | Literal["strict"] | None = Field(
-        None, description="ODBC Encrypt: true, false or strict (driver default when unset)."
-    )
-    trust_server_certificate: bool | None = Field(
-        None, description="Accept a self-signed server certificate."
-    )
-    odbc_options: dict[str, str] = Field(
-        default_factory=dict,
-        description="Further ODBC connection-string keywords ('odbc_connect' gives the "
-        "whole connection string instead).",
-    )
-    dsn: str | None = Field(
-        None, description="An ODBC data source name (odbc.ini) instead of host/port/driver."
-    )
+class SQLServerOptions(ServerSQLOptions, kw_only=True, frozen=True):
+    port: Port | None = 1433
+    driver: Annotated[str, doc("ODBC driver name (pyodbc only).")] = DEFAULT_ODBC_DRIVER
+    dbapi: Annotated[Literal["pyodbc", "pymssql"], doc("Python driver to use.")] = "pyodbc"
+    encrypt: Annotated[
+        bool | Literal["strict"] | None,
+        doc("ODBC Encrypt: true, false or strict (driver default when unset)."),
+    ] = None
+    trust_server_certificate: Annotated[
+        bool | None, doc("Accept a self-signed server certificate.")
+    ] = None
+    odbc_options: Annotated[
+        dict[str, str],
+        doc(
+            "Further ODBC connection-string keywords ('odbc_connect' gives the "
+            "whole connection string instead)."
+        ),
+    ] = {}
+    dsn: Annotated[
+        str | None, doc("An ODBC data source name (odbc.ini) instead of host/port/driver.")
+    ] = None
 
-    @model_validator(mode="after")
-    def _host_or_dsn(self) -> SQLServerOptions:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.dsn and self.host:
-            raise ValueError("give host (with port and driver) or dsn, not both")
+            raise OptionError("give host (with port and driver) or dsn, not both")
         if not self.dsn and not self.host and not _odbc_connect(self.odbc_options):
-            raise ValueError("host (or an ODBC dsn) is required")
-        return self
+            raise OptionError("host (or an ODBC dsn) is required")
 
 
-class SQLServerDatasource(SQLDatasource):
+class SQLServerDatasource(SQLDatasource[SQLServerOptions]):
     type_name = "sqlserver"
-    options_model: ClassVar[type[BaseOptions]] = SQLServerOptions
-    extra = "sqlserver"
-    driver_modules = ("pyodbc",)
     drivername = "mssql+pyodbc"
     async_drivername = "mssql+aioodbc"
-    async_driver_modules = ("aioodbc", "pyodbc")
     url_dialects = frozenset({"mssql", "sqlserver"})
     url_drivers = frozenset({"pyodbc", "pymssql", "aioodbc"})
     version_sql = "SELECT CAST(SERVERPROPERTY('ProductVersion') AS NVARCHAR(128))"
     async_connect_function = "aioodbc:connect"
 
     @property
-    def mssql_options(self) -> SQLServerOptions:
-        assert isinstance(self._options, SQLServerOptions)
-        return self._options
-
-    @property
     def uses_pymssql(self) -> bool:
-        return self.mssql_options.dbapi == "pymssql"
+        return self.options.dbapi == "pymssql"
 
     def url(self) -> Any:
         return self._build_url("mssql+pymssql" if self.uses_pymssql else self.drivername)
 
-    def required_modules(self) -> tuple[str, ...]:
-        return ("pymssql",) if self.uses_pymssql else self.driver_modules
-
     def url_query(self) -> dict[str, str]:
         if self.uses_pymssql:
             return {}
-        options = self.mssql_options
+        options = self.options
         query = {"driver": options.driver}
         if options.encrypt is not None:
             query["Encrypt"] = (
@@ -97,7 +85,7 @@ class SQLServerDatasource(SQLDatasource):
         SQLAlchemy: SQLAlchemy reads a host without a database as a DSN name
         (``dsn=<host>``), dropping the driver and the port. Values with ``;``,
         ``}`` or a leading ``{`` are brace-quoted."""
-        options = self.mssql_options
+        options = self.options
         whole = _odbc_connect(options.odbc_options)
         if whole is not None:
             return whole
@@ -135,7 +123,7 @@ class SQLServerDatasource(SQLDatasource):
             cargs[:] = [self.odbc_connection_string()]
 
     def _target(self) -> str:
-        options = self.mssql_options
+        options = self.options
         if options.dsn:
             return f"mssql+pyodbc://{options.username or ''}@ (ODBC DSN {options.dsn!r})"
         return super()._target()
@@ -157,12 +145,12 @@ class SQLServerDatasource(SQLDatasource):
 
     def require_driver(self) -> None:
         super().require_driver()
-        if self.uses_pymssql:
-            return
+        if self.uses_pymssql or self.options.dsn or _odbc_connect(self.options.odbc_options):
+            return  # the DSN or the connection string names its driver
         import pyodbc
 
         installed = pyodbc.drivers()
-        wanted = self.mssql_options.driver
+        wanted = self.options.driver
         if wanted not in installed:
             listing = ", ".join(repr(name) for name in installed) or "none"
             raise DriverNotInstalledError(

@@ -1,40 +1,37 @@
 """MariaDB through the official MariaDB Connector/Python (``mariadb+mariadbconnector``).
 
 Settings are MySQL's; SQLAlchemy's ``mariadb`` dialect is used, so MariaDB's
-own behaviour (sequences, RETURNING, UUID type) is available.
+own behaviour (sequences, RETURNING, UUID type) is available. The connector
+builds against MariaDB Connector/C: on Debian, ``apt-get install
+libmariadb-dev`` before ``pip install 'unifydb[mariadb]'``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
-from unifydb.options import BaseOptions
-
-from .mysql import MySQLDatasource, MySQLFamilyOptions
+from .mysql import MySQLFamily, MySQLFamilyOptions
 
 
-class MariaDBOptions(MySQLFamilyOptions):
+class MariaDBOptions(MySQLFamilyOptions, kw_only=True, frozen=True):
     """MySQL's keys; the connector always speaks utf8mb4, so there is no charset."""
 
 
-class MariaDBDatasource(MySQLDatasource):
+class MariaDBDatasource(MySQLFamily[MariaDBOptions]):
     type_name = "mariadb"
-    options_model: ClassVar[type[BaseOptions]] = MariaDBOptions
-    extra = "mariadb"
-    driver_modules = ("mariadb",)
     drivername = "mariadb+mariadbconnector"
     async_drivername = "mariadb+asyncmy"
     url_dialects = frozenset({"mariadb", "mysql"})
     url_drivers = frozenset({"mariadbconnector", "asyncmy"})
 
     def url_query(self) -> dict[str, str]:
-        if self.mysql_options.unix_socket:
-            return {"unix_socket": self.mysql_options.unix_socket}
+        if self.options.unix_socket:
+            return {"unix_socket": self.options.unix_socket}
         return {}
 
     def connect_args(self) -> dict[str, Any]:
-        options = self.mysql_options
+        options = self.options
         args: dict[str, Any] = {"connect_timeout": max(1, math.ceil(self.timeout))}
         for key in ("read_timeout", "write_timeout", "ssl_ca", "ssl_cert", "ssl_key"):
             if getattr(options, key) is not None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field, SecretStr
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from unifydb.base import SQLDatasource
-from unifydb.options import BaseOptions, ServerSQLOptions
+from unifydb.options import NonNegativeInt, Port, Secret, ServerSQLOptions, doc
 
 SSLMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -24,48 +22,41 @@ _LIBPQ_URL_KEYS = (
 )
 
 
-class PostgresOptions(ServerSQLOptions):
-    port: int | None = Field(5432, ge=1, le=65535)
-    sslmode: SSLMode | None = Field(None, description="libpq sslmode.")
-    sslrootcert: str | None = Field(
-        None, description="CA certificate file for verify-ca/verify-full."
-    )
+class PostgresOptions(ServerSQLOptions, kw_only=True, frozen=True):
+    port: Port | None = 5432
+    sslmode: Annotated[SSLMode | None, doc("libpq sslmode.")] = None
+    sslrootcert: Annotated[str | None, doc("CA certificate file for verify-ca/verify-full.")] = None
     sslcert: str | None = None
     sslkey: str | None = None
-    sslpassword: SecretStr | None = None
+    sslpassword: Secret | None = None
     application_name: str | None = None
-    options: str | None = Field(None, description="libpq 'options', e.g. '-c search_path=app'.")
+    options: Annotated[str | None, doc("libpq 'options', e.g. '-c search_path=app'.")] = None
     target_session_attrs: str | None = None
-    prepared_statements: bool = Field(
-        True, description="Off for PgBouncer/Supabase transaction pooling."
+    prepared_statements: Annotated[bool, doc("Off for PgBouncer/Supabase transaction pooling.")] = (
+        True
     )
-    prepare_threshold: int | None = Field(
-        None, ge=0, description="psycopg's prepare_threshold (driver default when unset)."
-    )
+    prepare_threshold: Annotated[
+        NonNegativeInt | None, doc("psycopg's prepare_threshold (driver default when unset).")
+    ] = None
 
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "url", "sslpassword")
 
 
-class PostgresDatasource(SQLDatasource):
-    type_name = "postgres"
-    options_model: ClassVar[type[BaseOptions]] = PostgresOptions
-    extra = "postgres"
-    driver_modules = ("psycopg",)
+PgOptionsT = TypeVar("PgOptionsT", bound=PostgresOptions)
+
+
+class PostgresFamily(SQLDatasource[PgOptionsT]):
+    """What PostgreSQL and the types built on it (Supabase) share."""
+
     drivername = "postgresql+psycopg"
     async_drivername = "postgresql+psycopg_async"
-    async_driver_modules = ("psycopg",)
+    async_connect_function = "psycopg:AsyncConnection.connect"
     url_dialects = frozenset({"postgresql", "postgres"})
     url_drivers = frozenset({"psycopg", "psycopg_async"})
     version_sql = "SHOW server_version"
-    async_connect_function = "psycopg:AsyncConnection.connect"
-
-    @property
-    def pg_options(self) -> PostgresOptions:
-        assert isinstance(self._options, PostgresOptions)
-        return self._options
 
     def url_query(self) -> dict[str, str]:
-        options = self.pg_options
+        options = self.options
         return {
             key: str(getattr(options, key))
             for key in _LIBPQ_URL_KEYS
@@ -73,10 +64,10 @@ class PostgresDatasource(SQLDatasource):
         }
 
     def uses_prepared_statements(self) -> bool:
-        return self.pg_options.prepared_statements
+        return self.options.prepared_statements
 
     def connect_args(self) -> dict[str, Any]:
-        options = self.pg_options
+        options = self.options
         # libpq rounds connect_timeout down and treats anything below 2 as 2
         args: dict[str, Any] = {"connect_timeout": max(2, math.ceil(self.timeout))}
         if options.sslpassword is not None:
@@ -86,3 +77,7 @@ class PostgresDatasource(SQLDatasource):
         elif options.prepare_threshold is not None:
             args["prepare_threshold"] = options.prepare_threshold
         return args
+
+
+class PostgresDatasource(PostgresFamily[PostgresOptions]):
+    type_name = "postgres"

@@ -1,0 +1,93 @@
+"""MySQL through mysqlclient (``mysql+mysqldb``), async via asyncmy."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, TypeVar
+
+from unifydb.base import SQLDatasource
+from unifydb.options import Port, PositiveInt, ServerSQLOptions, doc
+
+
+class MySQLFamilyOptions(ServerSQLOptions, kw_only=True, frozen=True):
+    """Keys MySQL and MariaDB share."""
+
+    port: Port | None = 3306
+    unix_socket: Annotated[str | None, doc("Connect through this socket file instead of TCP.")] = (
+        None
+    )
+    ssl_mode: (
+        Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"] | None
+    ) = None
+    ssl_ca: str | None = None
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    read_timeout: Annotated[
+        PositiveInt | None, doc("Seconds a single read may take (unset: no limit).")
+    ] = None
+    write_timeout: PositiveInt | None = None
+
+
+class MySQLOptions(MySQLFamilyOptions, kw_only=True, frozen=True):
+    charset: Annotated[str, doc("Connection character set.")] = "utf8mb4"
+
+
+MyOptionsT = TypeVar("MyOptionsT", bound=MySQLFamilyOptions)
+
+
+class MySQLFamily(SQLDatasource[MyOptionsT]):
+    """What MySQL and MariaDB share: the async driver (asyncmy) and its TLS context."""
+
+    async_drivername = "mysql+asyncmy"
+    async_connect_function = "asyncmy:connect"
+    version_sql = "SELECT VERSION()"
+
+    def async_connect_args(self) -> dict[str, Any]:
+        options = self.options
+        args: dict[str, Any] = {"connect_timeout": self.timeout}
+        if options.ssl_ca or options.ssl_mode in ("required", "verify_ca", "verify_identity"):
+            import ssl
+
+            context = ssl.create_default_context(cafile=options.ssl_ca)
+            if options.ssl_mode in ("required",):
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if options.ssl_cert:
+                context.load_cert_chain(options.ssl_cert, options.ssl_key)
+            args["ssl"] = context
+        return args
+
+
+class MySQLDatasource(MySQLFamily[MySQLOptions]):
+    type_name = "mysql"
+    drivername = "mysql+mysqldb"
+    url_dialects = frozenset({"mysql"})
+    url_drivers = frozenset({"mysqldb", "asyncmy"})
+
+    def url_query(self) -> dict[str, str]:
+        query = {"charset": self.options.charset}
+        if self.options.unix_socket:
+            query["unix_socket"] = self.options.unix_socket
+        return query
+
+    def connect_args(self) -> dict[str, Any]:
+        options = self.options
+        # the client library covers connect and the server's first answer with this
+        args: dict[str, Any] = {"connect_timeout": max(1, math.ceil(self.timeout))}
+        for key in ("read_timeout", "write_timeout"):
+            if getattr(options, key) is not None:
+                args[key] = getattr(options, key)
+        ssl = {
+            name: value
+            for name, value in (
+                ("ca", options.ssl_ca),
+                ("cert", options.ssl_cert),
+                ("key", options.ssl_key),
+            )
+            if value
+        }
+        if ssl:
+            args["ssl"] = ssl
+        if options.ssl_mode:
+            args["ssl_mode"] = options.ssl_mode.upper()
+        return args

@@ -1,0 +1,67 @@
+"""The options every relational type shares: SQLAlchemy engine and pool keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from msgspec import Meta
+
+from .model import OptionError, Options, Port, PositiveFloat, PositiveInt, Secret, doc
+
+
+def _upper_isolation(value: Any) -> Any:
+    return value.upper().replace("_", " ") if isinstance(value, str) and value else value
+
+
+class SQLOptions(Options, kw_only=True, frozen=True):
+    """SQLAlchemy engine options every relational type accepts."""
+
+    url: Annotated[Secret | None, doc("A full database URL instead of the separate fields.")] = None
+    pool_size: Annotated[PositiveInt | None, doc("Connections kept open in the pool.")] = None
+    max_overflow: Annotated[
+        Annotated[int, Meta(ge=-1)] | None, doc("Extra connections beyond pool_size.")
+    ] = None
+    pool_recycle: Annotated[
+        Annotated[int, Meta(ge=-1)] | None,
+        doc("Seconds after which a pooled connection is replaced."),
+    ] = 1800
+    pool_timeout: Annotated[
+        PositiveFloat | None, doc("Seconds to wait for a free pooled connection.")
+    ] = None
+    pool_pre_ping: Annotated[bool, doc("Test a pooled connection before handing it out.")] = True
+    pool_use_lifo: bool | None = None
+    echo: bool | Literal["debug"] = False
+    echo_pool: bool | Literal["debug"] = False
+    isolation_level: Annotated[
+        str | None, doc("E.g. READ COMMITTED, SERIALIZABLE, AUTOCOMMIT.")
+    ] = None
+    connect_args: Annotated[dict[str, Any], doc("Passed to the DBAPI driver's connect().")] = {}
+    engine_options: Annotated[
+        dict[str, Any], doc("Any other sqlalchemy.create_engine() keyword.")
+    ] = {}
+    query: Annotated[dict[str, str], doc("Extra URL query parameters.")] = {}
+    replicas: Annotated[
+        list[dict[str, Any] | str],
+        doc(
+            "Read replicas for readonly sessions: each a URL, or a table of keys "
+            "that override the primary's (e.g. {host = 'replica-1'})."
+        ),
+    ] = []
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("password", "url")
+    preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"isolation_level": _upper_isolation}
+
+
+class ServerSQLOptions(SQLOptions, kw_only=True, frozen=True):
+    """Host-based relational servers."""
+
+    host: str | None = None
+    port: Port | None = None
+    database: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+
+    def __post_init__(self) -> None:
+        if self.host is not None and not self.host.strip():
+            raise OptionError("must not be empty", "host")

@@ -1,0 +1,171 @@
+"""The settings side of a registry: names, raw entries, types, and what can be
+known about a datasource without building it."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from unifydb.drivers import missing_modules
+from unifydb.errors import (
+    ConfigurationError,
+    NotConfiguredError,
+    UnifyDBError,
+    UnknownDatasourceError,
+)
+from unifydb.settings import (
+    PlaceholderError,
+    missing_variables,
+    resolve_placeholders,
+    unresolved_variables,
+)
+
+from .types import available_types, canonical_type, is_known_type, load_type, type_info
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """What can be known about a configured datasource without connecting."""
+
+    name: str
+    type: str
+    known_type: bool
+    extra: str | None
+    driver_installed: bool | None
+    missing_variables: tuple[str, ...]
+    problem: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return not self.missing_variables and self.problem is None
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+class SettingsView:
+    """What a :class:`~unifydb.Registry` knows from its settings alone."""
+
+    _source: Any
+    _entries: dict[str, Any] | None
+    _lock: threading.Lock
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        """The raw settings of every datasource (placeholders unresolved)."""
+        entries = self._entries
+        if entries is None:
+            with self._lock:
+                if self._entries is None:
+                    from unifydb.settings import from_source
+
+                    self._entries = from_source(self._source)
+                entries = self._entries
+        return entries
+
+    def names(self) -> list[str]:
+        """Configured datasource names, in settings order. Imports no implementation."""
+        return list(self.entries)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self.entries
+
+    def __iter__(self) -> Any:
+        return iter(self.names())
+
+    def entry(self, name: str) -> dict[str, Any]:
+        key = name.lower()
+        try:
+            entry = self.entries[key]
+        except KeyError:
+            close = difflib.get_close_matches(key, self.names(), n=1)
+            raise UnknownDatasourceError(
+                f"no datasource named {name!r} is configured",
+                datasource=name,
+                fix=(f"did you mean {close[0]!r}? " if close else "")
+                + f"configured: {', '.join(self.names()) or 'none'}; "
+                f"add [datasources.{key}] to settings.toml",
+            ) from None
+        if not isinstance(entry, Mapping):
+            raise ConfigurationError(
+                f"settings must be a table of options, not {type(entry).__name__}",
+                datasource=key,
+                fix=f"write [datasources.{key}] with keys such as type, host, port",
+            )
+        return dict(entry)
+
+    def type_of(self, name: str) -> str:
+        """The type a datasource uses: its ``type`` key, or its own name."""
+        entry = self.entry(name)
+        declared = entry.get("type")
+        if declared is None or (isinstance(declared, str) and not declared.strip()):
+            return canonical_type(name)
+        if not isinstance(declared, str):
+            raise ConfigurationError(
+                f"'type' must be a string, not {type(declared).__name__}",
+                datasource=name.lower(),
+                key="type",
+                fix=f"set type to one of {', '.join(available_types())}",
+            )
+        missing = missing_variables(declared)
+        if missing:
+            raise NotConfiguredError(
+                f"not configured: environment variable {missing[0]} is not set",
+                missing=missing,
+                datasource=name.lower(),
+                key="type",
+                fix=f"export {missing[0]}=...",
+            )
+        try:
+            resolved, _ = resolve_placeholders(declared)
+        except PlaceholderError as error:
+            raise ConfigurationError(
+                str(error),
+                datasource=name.lower(),
+                key="type",
+                fix="see 'Placeholders' in the README",
+            ) from None
+        # an empty value means "not given" here as everywhere: the name is the type
+        return canonical_type(resolved if resolved.strip() else name)
+
+    def inspect(self, name: str) -> EntryInfo:
+        """Type, driver and placeholder state of one datasource, without building it."""
+        key = name.lower()
+        try:
+            entry = self.entry(key)
+            type_name = self.type_of(key)
+        except NotConfiguredError as error:
+            return EntryInfo(key, "?", False, None, None, tuple(error.missing))
+        except UnifyDBError as error:
+            return EntryInfo(key, "?", False, None, None, (), problem=str(error))
+        known = is_known_type(type_name)
+        info = type_info(type_name) if known else None
+        extra: str | None = None
+        installed: bool | None = None
+        if info is not None:
+            # the driver this datasource's settings pick (sqlserver's dbapi, a
+            # Milvus Lite file), read without resolving what cannot be resolved
+            try:
+                settings, _ = resolve_placeholders(entry)
+            except PlaceholderError:
+                settings = entry  # reported below, with the key
+            extra = info.extra
+            installed = not missing_modules(info.driver_modules(settings))
+        elif known:
+            try:
+                cls = load_type(type_name, datasource=key)
+                extra = cls.extra
+                installed = not missing_modules(cls.driver_modules)
+            except UnifyDBError as error:
+                return EntryInfo(key, type_name, True, None, None, (), problem=str(error))
+        try:
+            missing = tuple(unresolved_variables(entry))
+        except PlaceholderError as error:
+            return EntryInfo(key, type_name, known, extra, installed, (), problem=str(error))
+        problem = None if known else f"unknown type {type_name!r}"
+        return EntryInfo(key, type_name, known, extra, installed, missing, problem)

@@ -1,0 +1,342 @@
+"""Reading settings files: TOML, YAML and JSON, through dynaconf where needed.
+
+Files are read with dynaconf (TOML, YAML, JSON, ``.secrets.toml``, dynaconf
+environments, ``@format``/``@jinja`` values); a single plain TOML file is read
+directly, which saves every process's first connection dynaconf's import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from unifydb.errors import SettingsFileError
+
+from .envvars import apply_env_overrides
+from .limits import (
+    DEFAULT_FILES,
+    ENVIRONMENT_ENV_VAR,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_VALUES,
+    SETTINGS_ENV_VAR,
+    SUPPORTED_SUFFIXES,
+)
+from .tree import _plain, merge_environments
+
+
+def settings_files(cwd: Path | None = None) -> tuple[list[Path], bool]:
+    """The files to load, and whether the user named them explicitly.
+
+    ``UNIFYDB_SETTINGS`` (comma-separated) wins; otherwise ``settings.toml`` and
+    ``.secrets.toml`` in the current directory, where they exist.
+    """
+    base = cwd or Path.cwd()
+    named = os.environ.get(SETTINGS_ENV_VAR, "").strip()
+    if named:
+        return [_absolute(part.strip(), base) for part in named.split(",") if part.strip()], True
+    return [base / name for name in DEFAULT_FILES if (base / name).is_file()], False
+
+
+def _absolute(path: str, base: Path) -> Path:
+    candidate = Path(os.path.expanduser(path))
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def load_files(
+    paths: Iterable[str | os.PathLike[str]], *, apply_env: bool = True
+) -> dict[str, Any]:
+    """Read settings files with dynaconf and return the ``datasources`` tree.
+
+    Files may be flat (a top-level ``datasources`` table, as the seed's
+    ``datasources.yaml``) or split into dynaconf environments
+    (``[default.datasources.x]``, ``[production.datasources.x]``); both kinds
+    merge, with the active environment (``UNIFYDB_ENV``, default
+    "development") over the flat tables over ``default``, and ``global`` last.
+    """
+    files = [Path(p) for p in paths]
+    texts = [_check_readable(path) for path in files]
+    tree: dict[str, Any] = {}
+    plain = _plain_toml(files, texts)
+    if plain is not None:
+        tree = plain
+    elif files:
+        from dynaconf import Dynaconf
+
+        where = ", ".join(map(str, files))
+        loaded = Dynaconf(
+            settings_files=[str(p) for p in files],
+            environments=False,
+            encoding="utf-8-sig",
+            merge_enabled=True,
+            load_dotenv=False,
+            # environment variables are applied by apply_env_overrides, untyped
+            loaders=[],
+            core_loaders=["TOML", "YAML", "JSON"],
+        )
+        problem: SettingsFileError | None = None
+        try:
+            tree = _plain(loaded.as_dict(), where=where)
+        except SettingsFileError as error:
+            problem = error
+        except Exception as error:  # dynaconf reports parse errors as many different types
+            problem = SettingsFileError(
+                f"could not read settings from {where}: {_parse_error_text(error)}",
+                fix="correct the file's syntax (TOML, YAML or JSON)",
+            )
+        if problem is not None:
+            # raised outside the except block: the parser's own error, which can
+            # quote values from the file (a password, say), is not kept as context
+            raise problem
+    datasources = merge_environments(tree, os.environ.get(ENVIRONMENT_ENV_VAR))
+    if apply_env:
+        datasources = apply_env_overrides(datasources)
+    return datasources
+
+
+def _plain_toml(files: list[Path], texts: list[str]) -> dict[str, Any] | None:
+    """One TOML file using no dynaconf feature, read directly; None: let dynaconf read.
+
+    dynaconf reads TOML with the same parser, but importing and running it costs
+    about 80 ms of every process's first connection. Several files (merging),
+    YAML/JSON, ``@format``-style values and ``dynaconf_*`` keys go to dynaconf.
+    """
+    if len(files) != 1 or files[0].suffix.lower() != ".toml":
+        return None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        return None
+
+    problem: SettingsFileError | None = None
+    try:
+        parsed = tomllib.loads(texts[0])
+    except tomllib.TOMLDecodeError as error:
+        problem = SettingsFileError(
+            f"could not read settings from {files[0]}: {_parse_error_text(error)}",
+            fix="correct the file's syntax (TOML, YAML or JSON)",
+        )
+    if problem is not None:
+        raise problem  # outside the except block: the parser's error is not kept
+    if _uses_dynaconf(parsed):
+        return None
+    tree = _plain(parsed, where=str(files[0]))
+    return tree if isinstance(tree, dict) else None
+
+
+def _uses_dynaconf(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.startswith("@")
+    if isinstance(value, dict):
+        return any(
+            str(key).lower().startswith("dynaconf") or _uses_dynaconf(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(_uses_dynaconf(item) for item in value)
+    return False
+
+
+def _check_readable(path: Path) -> str:
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise SettingsFileError(
+            f"settings file {str(path)!r} has an unsupported extension",
+            key=SETTINGS_ENV_VAR,
+            fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+    text = read_text_file(path, what="settings file", key=SETTINGS_ENV_VAR)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        _check_yaml_size(path, text)
+        if "&" in text and "*" in text:
+            _check_yaml_aliases(path, text)
+    return text
+
+
+def read_text_file(
+    path: Path, *, what: str, key: str | None = None, limit: int = MAX_FILE_BYTES
+) -> str:
+    """The UTF-8 text of a small regular file (a leading byte-order mark dropped).
+
+    A FIFO, a device (``/dev/zero``, ``/dev/stdin``) or a file over ``limit``
+    bytes is refused before anything is read: reading one would block forever
+    or fill memory.
+    """
+    import stat
+
+    reason: str | None = None
+    raw = b""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            reason = "it is not a regular file (a FIFO, device or folder)"
+        elif info.st_size > limit:
+            reason = f"it is larger than {limit // (1024 * 1024)} MiB"
+        else:
+            with path.open("rb") as handle:
+                raw = handle.read(limit + 1)
+            if len(raw) > limit:
+                reason = f"it is larger than {limit // (1024 * 1024)} MiB"
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        reason = str(getattr(error, "strerror", None) or type(error).__name__)
+    if reason is not None:
+        raise SettingsFileError(
+            f"cannot read {what} {str(path)!r}: {reason}",
+            key=key,
+            fix="point it at a readable settings file (TOML, YAML or JSON)",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SettingsFileError(
+            f"{what} {str(path)!r} is not valid UTF-8 (byte {error.start})",
+            key=key,
+            fix="save the file as UTF-8",
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+_YAML_VALUE_LINE = re.compile(r"^[ \t]*(?:-[ \t]+\S|[^\s#:-][^:#\n]*:[ \t]+[^\s#])", re.MULTILINE)
+
+
+def _check_yaml_size(path: Path, text: str) -> None:
+    """Refuse YAML holding more than MAX_VALUES values, before dynaconf reads it.
+
+    dynaconf spent 20 s and 330 MB on a 300,000-entry file before our limit
+    was checked. Block-style lines ("key: value", "- value") are counted with
+    one regular expression; flow style (``{a: 1, b: 2}``) by the parser's
+    events, stopping at the limit.
+    """
+    if text.count("\n") < MAX_VALUES // 2 and text.count(",") < MAX_VALUES // 2:
+        return  # too short to hold that many values
+    if len(_YAML_VALUE_LINE.findall(text)) <= MAX_VALUES and not _too_many_yaml_scalars(text):
+        return
+    raise SettingsFileError(
+        f"settings file {str(path)!r} holds more than {MAX_VALUES:,} values",
+        fix="datasource settings are a few dozen keys each; check for generated content",
+    )
+
+
+def _too_many_yaml_scalars(text: str) -> bool:
+    try:
+        yaml: Any = importlib.import_module("dynaconf.vendor.ruamel.yaml")
+        scalars = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if type(event).__name__ == "ScalarEvent":
+                scalars += 1
+                if scalars > 2 * MAX_VALUES:  # a key and a value per entry
+                    return True
+    except Exception:  # not valid YAML: dynaconf reports that, without the value
+        return False
+    return False
+
+
+def _check_yaml_aliases(path: Path, text: str) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_VALUES values.
+
+    A few lines of nested aliases ("billion laughs") expand to millions of
+    values; dynaconf would spend minutes (and gigabytes) copying them.
+    """
+    try:
+        # imported by name: mypy cannot parse dynaconf's vendored (minified) ruamel
+        yaml: Any = importlib.import_module("dynaconf.vendor.ruamel.yaml")
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except Exception:  # not valid YAML: dynaconf reports that, without the value
+        return
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, depth: int) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if depth > MAX_DEPTH:
+            return MAX_VALUES + 1  # or an alias to itself
+        sizes[id(node)] = MAX_VALUES + 1  # while counting: a node that contains itself
+        total = 1
+        for child in node.value if isinstance(node.value, list) else ():
+            for item in child if isinstance(child, tuple) else (child,):
+                total += size(item, depth + 1)
+                if total > MAX_VALUES:
+                    break
+        sizes[id(node)] = total
+        return total
+
+    for document in documents:
+        if document is not None and size(document, 0) > MAX_VALUES:
+            raise SettingsFileError(
+                f"settings file {str(path)!r} expands to more than {MAX_VALUES:,} values "
+                "(through YAML anchors and aliases) or contains itself",
+                fix="write the values out instead of nesting aliases of aliases",
+            )
+
+
+def _parse_error_text(error: BaseException) -> str:
+    """What went wrong in a file, without quoting its values.
+
+    Some parsers' messages quote values (a YAML duplicate key prints both
+    values; dynaconf's @int/@json print the text they could not convert),
+    and a value may be a password.
+    """
+    name = type(error).__name__
+    if isinstance(error, RecursionError):
+        return f"values nest more than {MAX_DEPTH} levels deep"
+    if isinstance(error, AttributeError) and "has no attribute" in str(error):
+        return "the top level is not a table of keys and values"
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if isinstance(problem, str) and mark is not None:  # YAML: where, and what, without values
+        # a duplicate key prints both values; an unquoted value starting with '*' or '&'
+        # is read as an alias or anchor, whose name is then quoted
+        text = "found a duplicate key" if "duplicate key" in problem else _unquoted(problem)
+        return f"{name}: {text} (line {mark.line + 1}, column {mark.column + 1})"
+    if name in ("TOMLDecodeError", "JSONDecodeError") or isinstance(error, (ImportError, OSError)):
+        return f"{name}: {error}"  # positions and single characters, never values
+    if name == "DynaconfParseError":
+        return f"{name}: a value using a dynaconf @-token (@int, @json, ...) could not be converted"
+    if name in ("DynaconfFormatError", "DynaconfFileNotFoundError"):
+        return f"{name}: an @format/@get/@read_file value could not be evaluated"
+    return f"{name} (its details are not shown: they may quote a value from the file)"
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with quoted names and values replaced by '...' (single characters and
+    escapes such as '\\t' stay: they say what the parser tripped over)."""
+
+    def hide(match: re.Match[str]) -> str:
+        inner = match.group(0)[1:-1]
+        return match.group(0) if len(inner) <= 1 or re.fullmatch(r"\\\w+", inner) else "'...'"
+
+    return re.sub(r"'[^']*'|\"[^\"]*\"", hide, text)
+
+
+def from_source(source: Any) -> dict[str, Any]:
+    """The ``datasources`` tree from whatever :class:`unifydb.Registry` was given.
+
+    ``None`` loads the default files; a path or list of paths loads those; a
+    Dynaconf object or any mapping with a ``datasources`` key is read as-is.
+    """
+    if source is None:
+        paths, _ = settings_files()
+        return load_files(paths)
+    if isinstance(source, (str, os.PathLike)):
+        return load_files([source])
+    if isinstance(source, (list, tuple)) and all(
+        isinstance(item, (str, os.PathLike)) for item in source
+    ):
+        return load_files(source)
+    if hasattr(source, "as_dict") and callable(source.as_dict):  # a Dynaconf / LazySettings
+        return merge_environments(
+            _plain(source.as_dict(), where="the settings object"),
+            os.environ.get(ENVIRONMENT_ENV_VAR),
+        )
+    if isinstance(source, Mapping):
+        return merge_environments(
+            _plain(source, where="the settings mapping"), os.environ.get(ENVIRONMENT_ENV_VAR)
+        )
+    raise SettingsFileError(
+        f"Registry(settings=...) got a {type(source).__name__}",
+        fix="pass a Dynaconf object, a mapping with a 'datasources' key, or a settings file path",
+    )
