@@ -1,17 +1,20 @@
-"""Shared fixtures: a clean environment per test, and the machine's real servers.
+"""Shared fixtures and pytest hooks: a clean environment per test, the machine's
+real servers, and the CI skip policy.
 
 PostgreSQL (127.0.0.1:5432, trust auth) and MariaDB (127.0.0.1:3306, root
 without password) run on every development and CI machine of this project;
 live tests use them directly and fail, never skip, when they are unreachable.
 Throwaway servers (TLS PostgreSQL, MongoDB-wire, Cassandra, Chroma) are started
 by fixtures from ``tests/servers``.
+
+Only fixtures and hooks live here: helpers and constants that test modules
+import (``registry_for``, ``unique``, ``PG_HOST``, ``NASTY_PASSWORD``,
+``skip_unless_env``...) are in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,15 +27,16 @@ import unifydb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # so `tests.servers` imports without installing tests
 
-PG_HOST = os.environ.get("UNIFYDB_TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("UNIFYDB_TEST_PG_PORT", "5432"))
-PG_ADMIN = os.environ.get("UNIFYDB_TEST_PG_USER", "postgres")
-MARIADB_HOST = os.environ.get("UNIFYDB_TEST_MARIADB_HOST", "127.0.0.1")
-MARIADB_PORT = int(os.environ.get("UNIFYDB_TEST_MARIADB_PORT", "3306"))
-MARIADB_ADMIN = os.environ.get("UNIFYDB_TEST_MARIADB_USER", "root")
-
-#: every character that breaks naive URL or connection-string building
-NASTY_PASSWORD = "p@ss:w/o?r#d%25&=+;{}'\"é-" + "Ω"
+from tests.helpers import (  # noqa: E402 - needs the path above
+    EXTERNAL_ONLY,
+    NASTY_PASSWORD,
+    PG_ADMIN,
+    PG_HOST,
+    PG_PORT,
+    mariadb_admin,
+    pg_admin,
+    unique,
+)
 
 _KEEP = ("UNIFYDB_TEST_",)
 
@@ -51,29 +55,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
         previous.close_all()
 
 
-def require_server(host: str, port: int, what: str) -> None:
-    """Fail (not skip) when a server this machine is supposed to run is down."""
-    try:
-        with socket.create_connection((host, port), timeout=3):
-            return
-    except OSError as error:
-        pytest.fail(f"{what} at {host}:{port} is unreachable ({error}); start it (see README)")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(4)}"
-
-
 # ----------------------------------------------------------------------------- PostgreSQL
-
-
-def pg_admin() -> Any:
-    import psycopg
-
-    require_server(PG_HOST, PG_PORT, "PostgreSQL")
-    return psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_ADMIN, dbname="postgres", autocommit=True
-    )
 
 
 @pytest.fixture
@@ -103,13 +85,6 @@ def pg_settings(pg_database: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- MariaDB
-
-
-def mariadb_admin() -> Any:
-    import MySQLdb
-
-    require_server(MARIADB_HOST, MARIADB_PORT, "MariaDB")
-    return MySQLdb.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=MARIADB_ADMIN, passwd="")
 
 
 @pytest.fixture
@@ -163,18 +138,6 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield server
 
 
-def pg_fields(server: Any, **overrides: Any) -> dict[str, Any]:
-    """Settings keys for a throwaway cluster's application user."""
-    return {
-        "host": server.host,
-        "port": server.port,
-        "database": server.database,
-        "username": server.user,
-        "password": server.password,
-        **overrides,
-    }
-
-
 # ----------------------------------------------------------------------------- network faults
 
 
@@ -195,23 +158,9 @@ def closed_port() -> int:
     return faults.closed_port()
 
 
-def registry_for(**datasources: dict[str, Any]) -> unifydb.Registry:
-    return unifydb.Registry(settings={"datasources": datasources})
-
-
 # ----------------------------------------------------------------------------- CI skip policy
 
-#: the only reason a test may skip: a server that cannot run on this machine
-EXTERNAL_ONLY = "external server not configured:"
 _unexpected_skips: list[str] = []
-
-
-def skip_unless_env(variable: str) -> str:
-    """The value of ``variable``; skip when unset (Oracle, SQL Server, a real MongoDB...)."""
-    value = os.environ.get(variable)
-    if not value:
-        pytest.skip(f"{EXTERNAL_ONLY} set {variable} to run this against a real server")
-    return value
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

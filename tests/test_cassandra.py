@@ -18,16 +18,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.conftest import NASTY_PASSWORD, registry_for, skip_unless_env, unique
+from tests import helpers
+from tests.helpers import (
+    NASTY_PASSWORD,
+    assert_no_secret,
+    opened,
+    registry_for,
+    skip_unless_env,
+    unique,
+)
 from tests.servers.faults import closed_port, hanging_listener, stalling_proxy
 from unifydb.datasources.nosql.cassandra import CassandraDatasource
 from unifydb.errors import (
@@ -196,18 +204,8 @@ def user_on(target: CassandraTarget, password: str, keyspace: str) -> Iterator[s
             admin.execute(f"DROP USER IF EXISTS {name}")
 
 
-def build(**options: Any) -> CassandraDatasource:
-    datasource = registry_for(c={"type": "cassandra", **options}).build("c")
-    assert isinstance(datasource, CassandraDatasource)
-    return datasource
-
-
-@contextlib.contextmanager
-def opened(datasource: CassandraDatasource) -> Iterator[CassandraDatasource]:
-    try:
-        yield datasource
-    finally:
-        datasource.close()
+#: build(**options): a CassandraDatasource named "c", built (not connected)
+build = functools.partial(helpers.build, "cassandra", name="c", expect=CassandraDatasource)
 
 
 def leftover_threads(before: set[threading.Thread], settle: float = 2.0) -> list[str]:
@@ -229,11 +227,6 @@ def assert_no_driver_threads_left(before: set[threading.Thread]) -> None:
     assert leftover_threads(before) == []
     reactors = [thread for thread in threading.enumerate() if thread.name == REACTOR_THREAD]
     assert len(reactors) <= 1
-
-
-def assert_no_secret(text: str, secret: str) -> None:
-    for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-        assert form not in text, f"secret leaked ({form!r}) in {text!r}"
 
 
 # ----------------------------------------------------------------------------- plain node

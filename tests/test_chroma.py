@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import unifydb
-from tests.conftest import unique
+from tests.helpers import unique
 from unifydb.datasources.vector.chroma import ChromaDatasource, ChromaVectorStore
 from unifydb.errors import DatasourceTimeoutError, UnsupportedOperationError
 

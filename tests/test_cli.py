@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import MARIADB_HOST, MARIADB_PORT, PG_ADMIN, PG_HOST, PG_PORT
+from tests.helpers import MARIADB_HOST, MARIADB_PORT, PG_ADMIN, PG_HOST, PG_PORT, REPO, run_cli
 from tests.servers.faults import hanging_listener
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET = "Cli-S3cret-Value-9f"
-
-
-def unifydb(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("UNIFYDB_", "DATASOURCE_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "unifydb", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        timeout=120,
-    )
 
 
 def shipped(tmp_path: Path) -> Path:
@@ -40,7 +21,7 @@ def shipped(tmp_path: Path) -> Path:
 
 
 def test_check_with_only_the_shipped_settings(tmp_path: Path) -> None:
-    result = unifydb("check", "--json", cwd=shipped(tmp_path))
+    result = run_cli("check", "--json", cwd=shipped(tmp_path))
     assert result.returncode == 0, result.stderr
     statuses = {item["name"]: item for item in json.loads(result.stdout)}
     assert len(statuses) == 11
@@ -54,14 +35,14 @@ def test_check_with_only_the_shipped_settings(tmp_path: Path) -> None:
 
 
 def test_list_shows_type_driver_and_missing_variables(tmp_path: Path) -> None:
-    result = unifydb("list", cwd=shipped(tmp_path))
+    result = run_cli("list", cwd=shipped(tmp_path))
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert set(lines) >= {"postgres", "sqlite", "oracle", "mongodb", "cassandra"}
     assert "installed" in lines["postgres"]
     assert "DATASOURCE_ORACLE_SERVICE" in lines["oracle"]
     assert lines["sqlite"].rstrip().endswith("yes")
-    as_json = json.loads(unifydb("list", "--json", cwd=tmp_path).stdout)
+    as_json = json.loads(run_cli("list", "--json", cwd=tmp_path).stdout)
     oracle = next(item for item in as_json if item["name"] == "oracle")
     assert oracle["configured"] is False
     assert "DATASOURCE_ORACLE_PASSWORD" in oracle["missing_variables"]
@@ -98,10 +79,10 @@ type = "sqlite"
 def test_check_live_servers_text_and_json(tmp_path: Path) -> None:
     cwd = live_settings(tmp_path)
     env = {"PG_PASSWORD": SECRET}  # trust auth ignores it; it must still never be printed
-    text_result = unifydb("check", cwd=cwd, env=env)
+    text_result = run_cli("check", cwd=cwd, env=env)
     assert text_result.returncode == 0, text_result.stdout + text_result.stderr
     assert "ok" in text_result.stdout
-    json_result = unifydb("check", "--json", "pg", "maria", cwd=cwd, env=env)
+    json_result = run_cli("check", "--json", "pg", "maria", cwd=cwd, env=env)
     statuses = {item["name"]: item for item in json.loads(json_result.stdout)}
     assert set(statuses) == {"pg", "maria"}
     assert statuses["pg"]["ok"] and statuses["maria"]["ok"]
@@ -121,7 +102,7 @@ def test_check_exits_nonzero_when_a_configured_datasource_fails(
             f'password = "{SECRET}"\n',
         )
         started = time.monotonic()
-        result = unifydb("check", strategy, "--timeout", "2", "--json", "stuck", "lite", cwd=cwd)
+        result = run_cli("check", strategy, "--timeout", "2", "--json", "stuck", "lite", cwd=cwd)
         elapsed = time.monotonic() - started
     assert result.returncode == 1
     statuses = {item["name"]: item for item in json.loads(result.stdout)}
@@ -134,12 +115,12 @@ def test_check_exits_nonzero_when_a_configured_datasource_fails(
 def test_show_redacts_secrets(tmp_path: Path) -> None:
     cwd = live_settings(tmp_path)
     for args in (("show", "pg"), ("show", "pg", "--json")):
-        result = unifydb(*args, cwd=cwd, env={"PG_PASSWORD": SECRET})
+        result = run_cli(*args, cwd=cwd, env={"PG_PASSWORD": SECRET})
         assert result.returncode == 0, result.stderr
         assert SECRET not in result.stdout + result.stderr
         assert "postgresql+psycopg://postgres:***@" in result.stdout
     described: dict[str, Any] = json.loads(
-        unifydb("show", "pg", "--json", cwd=cwd, env={"PG_PASSWORD": SECRET}).stdout
+        run_cli("show", "pg", "--json", cwd=cwd, env={"PG_PASSWORD": SECRET}).stdout
     )
     assert described["options"]["password"] == "***"
     assert described["options"]["port"] == PG_PORT
@@ -147,23 +128,23 @@ def test_show_redacts_secrets(tmp_path: Path) -> None:
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     cwd = live_settings(tmp_path)
-    unknown = unifydb("show", "pgg", cwd=cwd)
+    unknown = run_cli("show", "pgg", cwd=cwd)
     assert unknown.returncode == 1
     assert unknown.stderr.startswith("error: datasource 'pgg'")
     assert "did you mean 'pg'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
-    not_configured = unifydb("show", "pg", cwd=cwd)
+    not_configured = run_cli("show", "pg", cwd=cwd)
     assert "PG_PASSWORD" in not_configured.stderr
-    bad_name = unifydb("check", "nope", cwd=cwd)
+    bad_name = run_cli("check", "nope", cwd=cwd)
     assert bad_name.returncode == 2
     assert "no datasource named 'nope'" in bad_name.stderr
 
 
 def test_settings_option_and_empty_directory(tmp_path: Path) -> None:
-    empty = unifydb("list", cwd=tmp_path)
+    empty = run_cli("list", cwd=tmp_path)
     assert empty.returncode == 0
     assert "no datasources configured" in empty.stdout
     other = tmp_path / "elsewhere.toml"
     other.write_text('[datasources.x]\ntype = "sqlite"\n')
-    listed = unifydb("--settings", str(other), "list", "--json", cwd=tmp_path)
+    listed = run_cli("--settings", str(other), "list", "--json", cwd=tmp_path)
     assert [item["name"] for item in json.loads(listed.stdout)] == ["x"]

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import pg_fields, registry_for
 from tests.figures import record
+from tests.helpers import pg_fields, registry_for
 from tests.servers.mariadb_server import mariadb_server
 from tests.servers.mongo_wire import mongo_wire
 from tests.servers.tls_postgres import plain_postgres

@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import unifydb
-from tests.conftest import registry_for
 from tests.figures import record
+from tests.helpers import registry_for
 from unifydb.catalog import ALIASES as TYPE_ALIASES
 from unifydb.catalog import BUILTIN as BUILTIN_TYPES
 from unifydb.errors import (

@@ -23,15 +23,17 @@ import pytest
 from sqlalchemy import text
 
 import unifydb
-from tests.conftest import (
+from tests.helpers import (
     MARIADB_HOST,
     MARIADB_PORT,
     PG_ADMIN,
     PG_HOST,
     PG_PORT,
+    REPO,
     pg_admin,
     pg_fields,
     registry_for,
+    run_cli,
 )
 from tests.servers.faults import closed_port, hanging_listener
 from unifydb.errors import (
@@ -42,19 +44,6 @@ from unifydb.errors import (
 )
 
 NUL = "\x00"
-
-
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Any:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("UNIFYDB_", "DATASOURCE_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "unifydb", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        timeout=120,
-    )
 
 
 # ----------------------------------------------------------------------------- 1. NUL bytes
@@ -302,7 +291,7 @@ def test_unifydb_show_of_an_at_url_shows_no_password_tail(tmp_path: Path) -> Non
     (tmp_path / "settings.toml").write_text(
         '[datasources.pg]\ntype = "postgres"\nurl = "postgresql://app:S3cr@tPass@db.example/app"\n'
     )
-    result = run_cli(["show", "pg"], tmp_path)
+    result = run_cli("show", "pg", cwd=tmp_path)
     assert result.returncode == 1
     assert "tPass" not in result.stdout + result.stderr
 
@@ -322,7 +311,7 @@ def test_mongodb_semicolon_options_hide_the_token(tmp_path: Path) -> None:
         assert TOKEN not in shown, shown
     (tmp_path / "settings.toml").write_text(f'[datasources.m]\ntype = "mongodb"\nurl = "{url}"\n')
     for args in (["show", "m"], ["show", "--json", "m"]):
-        result = run_cli(args, tmp_path)
+        result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert TOKEN not in result.stdout + result.stderr
 
@@ -429,7 +418,7 @@ def test_sqlserver_dsn_mode_only_when_asked() -> None:
 @pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "-inf", "soon"])
 def test_cli_check_refuses_a_bad_timeout(tmp_path: Path, value: str) -> None:
     (tmp_path / "settings.toml").write_text('[datasources.lite]\ntype = "sqlite"\n')
-    result = run_cli(["check", "--timeout", value], tmp_path)
+    result = run_cli("check", "--timeout", value, cwd=tmp_path)
     assert result.returncode == 2, (value, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert "--timeout" in result.stderr
@@ -438,7 +427,7 @@ def test_cli_check_refuses_a_bad_timeout(tmp_path: Path, value: str) -> None:
 def test_cli_check_caps_an_absurd_timeout(tmp_path: Path) -> None:
     (tmp_path / "settings.toml").write_text('[datasources.lite]\ntype = "sqlite"\n')
     for mode in ("--processes", "--threads"):
-        result = run_cli(["check", "--timeout", "1e308", mode], tmp_path)
+        result = run_cli("check", "--timeout", "1e308", mode, cwd=tmp_path)
         assert result.returncode == 0, (result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
 
@@ -524,7 +513,6 @@ def test_connection_failures_are_unifydb_and_sqlalchemy_errors(scram_postgres: A
 def test_cli_migrate_with_a_wrong_password_prints_one_line(
     scram_postgres: Any, tmp_path: Path
 ) -> None:
-    repo = Path(__file__).resolve().parents[1]
     (tmp_path / "settings.toml").write_text(
         textwrap.dedent(
             f"""
@@ -540,16 +528,14 @@ def test_cli_migrate_with_a_wrong_password_prints_one_line(
         )
     )
     result = run_cli(
-        [
-            "migrate",
-            "--directory",
-            str(repo / "migrations"),
-            "--datasource",
-            "pg",
-            "upgrade",
-            "head",
-        ],
-        tmp_path,
+        "migrate",
+        "--directory",
+        str(REPO / "migrations"),
+        "--datasource",
+        "pg",
+        "upgrade",
+        "head",
+        cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -557,17 +543,15 @@ def test_cli_migrate_with_a_wrong_password_prints_one_line(
     assert len(errors) == 1, result.stderr
     assert "not-the-password" not in result.stderr
     debug = run_cli(
-        [
-            "--debug",
-            "migrate",
-            "--directory",
-            str(repo / "migrations"),
-            "--datasource",
-            "pg",
-            "upgrade",
-            "head",
-        ],
-        tmp_path,
+        "--debug",
+        "migrate",
+        "--directory",
+        str(REPO / "migrations"),
+        "--datasource",
+        "pg",
+        "upgrade",
+        "head",
+        cwd=tmp_path,
     )
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr

@@ -14,7 +14,7 @@ import secrets
 import pytest
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, select
 
-from tests.conftest import registry_for, skip_unless_env
+from tests.helpers import registry_for, skip_unless_env
 
 pytestmark = pytest.mark.live
 

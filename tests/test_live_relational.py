@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, text
+from sqlalchemy import text
 
-from tests.conftest import (
+from tests.helpers import (
     MARIADB_ADMIN,
     MARIADB_HOST,
     MARIADB_PORT,
@@ -21,13 +21,12 @@ from tests.conftest import (
     pg_fields,
     registry_for,
     require_server,
+    round_trip,
 )
 from tests.servers.tls_postgres import PostgresServer
 from unifydb.errors import ConfigurationError, DatasourceConnectionError
 
 pytestmark = pytest.mark.live
-
-UNICODE_SAMPLE = "Grüße, 世界 — emoji 🎉 and quotes ' \""
 
 
 @pytest.fixture
@@ -40,26 +39,6 @@ def mysql_family(request: pytest.FixtureRequest, mariadb_database: str) -> dict[
         "database": mariadb_database,
         "username": MARIADB_ADMIN,
     }
-
-
-def round_trip(engine: Any) -> None:
-    table = Table(
-        "notes",
-        MetaData(),
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("title", String(100), nullable=False),
-        Column("body", Text),
-    )
-    table.metadata.create_all(engine)
-    try:
-        with engine.begin() as connection:
-            connection.execute(insert(table), [{"title": UNICODE_SAMPLE, "body": "x" * 5000}])
-        with engine.connect() as connection:
-            row = connection.execute(select(table.c.title, table.c.body)).one()
-        assert row.title == UNICODE_SAMPLE
-        assert len(row.body) == 5000
-    finally:
-        table.metadata.drop_all(engine)
 
 
 def test_postgres_engine_round_trip_and_health(pg_settings: dict[str, Any]) -> None:

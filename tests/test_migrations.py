@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
+import functools
 import re
 import shutil
-import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -28,16 +27,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from tests.conftest import (
+from tests.helpers import (
     MARIADB_ADMIN,
     MARIADB_HOST,
     MARIADB_PORT,
+    REPO,
     pg_fields,
     registry_for,
+    run_cli,
+    run_command,
 )
 from unifydb.migrations import migrate
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Base(DeclarativeBase):
@@ -168,25 +168,9 @@ def test_supabase_over_tls_up_down_up(tmp_path: Path, tls_server: Any) -> None:
 # ----------------------------------------------------------------------------- the commands
 
 
-def command(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("UNIFYDB_", "DATASOURCE_"))}
-    return subprocess.run(
-        list(args),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        check=False,
-        timeout=300,
-    )
-
-
-def unifydb_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return command(sys.executable, "-m", "unifydb", *args, cwd=cwd, env=env)
+# migrations may take a while on a loaded machine: five minutes, not two
+command = functools.partial(run_command, timeout=300)
+unifydb_cli = functools.partial(run_cli, timeout=300)
 
 
 @pytest.mark.live

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import unifydb
-from tests.conftest import unique
+from tests.helpers import unique
 from unifydb.datasources.vector.milvus import MilvusDatasource, MilvusVectorStore
 from unifydb.datasources.vector.milvus.lite import lite_servers as _lite_servers
 from unifydb.errors import ConfigurationError, DatasourceTimeoutError, DriverNotInstalledError

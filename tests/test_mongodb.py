@@ -16,15 +16,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 
 import pytest
 
 import unifydb
-from tests.conftest import EXTERNAL_ONLY, NASTY_PASSWORD, registry_for, skip_unless_env, unique
+from tests import helpers
+from tests.helpers import (
+    EXTERNAL_ONLY,
+    NASTY_PASSWORD,
+    assert_no_secret,
+    opened,
+    registry_for,
+    skip_unless_env,
+    unique,
+)
 from tests.servers.faults import closed_port, hanging_listener, stalling_proxy
 from unifydb.datasources.nosql.mongodb import MongoDBDatasource
 from unifydb.errors import (
@@ -195,23 +205,8 @@ def auth_database(mongo_auth: MongoTarget) -> Iterator[str]:
         client.drop_database(name)
 
 
-@contextlib.contextmanager
-def opened(datasource: MongoDBDatasource) -> Iterator[MongoDBDatasource]:
-    try:
-        yield datasource
-    finally:
-        datasource.close()
-
-
-def build(**options: Any) -> MongoDBDatasource:
-    datasource = registry_for(db={"type": "mongodb", **options}).build("db")
-    assert isinstance(datasource, MongoDBDatasource)
-    return datasource
-
-
-def assert_no_secret(text: str, secret: str) -> None:
-    for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-        assert form not in text, f"secret leaked ({form!r}) in {text!r}"
+#: build(**options): a MongoDBDatasource named "db", built (not connected)
+build = functools.partial(helpers.build, "mongodb", expect=MongoDBDatasource)
 
 
 def round_trip(datasource: MongoDBDatasource, database: str) -> None:

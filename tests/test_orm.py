@@ -11,7 +11,7 @@ from sqlalchemy import String, create_engine, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import unifydb
-from tests.conftest import MARIADB_ADMIN, MARIADB_HOST, MARIADB_PORT, registry_for
+from tests.helpers import MARIADB_ADMIN, MARIADB_HOST, MARIADB_PORT, registry_for
 from unifydb.errors import ConfigurationError, UnknownDatasourceError
 from unifydb.orm import ReadOnlySessionError
 
@@ -149,7 +149,7 @@ def test_readonly_sessions_read_from_a_replica(
     """The 'replica' is a second database, so where a read went is visible."""
     from psycopg import sql
 
-    from tests.conftest import pg_admin
+    from tests.helpers import pg_admin
 
     replica_db = pg_database + "_r"
     with pg_admin() as admin:

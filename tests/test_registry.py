@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import unifydb
-from tests.conftest import registry_for
+from tests.helpers import REPO, registry_for
 from unifydb.base import SQLDatasource
 from unifydb.catalog import BUILTIN as BUILTIN_TYPES
 from unifydb.errors import (
@@ -23,8 +23,6 @@ from unifydb.errors import (
 )
 from unifydb.factory import DatasourceFactory
 from unifydb.registry import ENTRY_POINT_GROUP, available_types, load_type
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run_python(code: str, cwd: Path | None = None) -> str:

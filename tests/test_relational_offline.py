@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, select
 from sqlalchemy.schema import CreateTable
 
-from tests.conftest import NASTY_PASSWORD, registry_for
+from tests.helpers import NASTY_PASSWORD, REPO, build, connect_args, parse_odbc
 from tests.servers.faults import closed_port, hanging_listener
 from unifydb.errors import (
     ConfigurationError,
@@ -26,8 +26,6 @@ from unifydb.errors import (
     DatasourceTimeoutError,
     DriverNotInstalledError,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 NETWORK_TYPES: dict[str, dict[str, Any]] = {
     "postgres": {},
@@ -37,18 +35,6 @@ NETWORK_TYPES: dict[str, dict[str, Any]] = {
     "oracle": {"service_name": "FREEPDB1"},
     "sqlserver": {"driver": "FreeTDS", "database": "master"},
 }
-
-
-def build(type_name: str, **options: Any) -> Any:
-    return registry_for(db={"type": type_name, **options}).build("db")
-
-
-def connect_args(datasource: Any) -> tuple[Any, dict[str, Any]]:
-    """What SQLAlchemy would hand the DBAPI connect(), without connecting."""
-    datasource.initialize()
-    engine = datasource.get_engine()
-    cargs, cparams = engine.dialect.create_connect_args(engine.url)
-    return cargs, {**cparams, **datasource.connect_args()}
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -127,36 +113,6 @@ def test_nasty_password_reaches_the_driver_intact(type_name: str) -> None:
         assert parse_odbc(odbc)["PWD"] == NASTY_PASSWORD
     else:
         assert NASTY_PASSWORD in (cparams.get("password"), cparams.get("passwd"))
-
-
-def parse_odbc(text: str) -> dict[str, str]:
-    """Read an ODBC connection string back (the grammar drivers use)."""
-    result: dict[str, str] = {}
-    index = 0
-    while index < len(text):
-        key_end = text.index("=", index)
-        key = text[index:key_end]
-        index = key_end + 1
-        if text.startswith("{", index):
-            value, index = [], index + 1
-            while True:
-                close = text.index("}", index)
-                value.append(text[index:close])
-                if text.startswith("}}", close):
-                    value.append("}")
-                    index = close + 2
-                    continue
-                index = close + 1
-                break
-            result[key] = "".join(value)
-        else:
-            end = text.find(";", index)
-            end = len(text) if end == -1 else end
-            result[key] = text[index:end]
-            index = end
-        if text.startswith(";", index):
-            index += 1
-    return result
 
 
 def test_sqlserver_encrypt_options_and_extra_odbc_keywords() -> None:

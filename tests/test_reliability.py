@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 import unifydb
-from tests.conftest import (
+from tests.helpers import (
     MARIADB_ADMIN,
     MARIADB_HOST,
     MARIADB_PORT,
@@ -30,6 +30,7 @@ from tests.conftest import (
     pg_admin,
     registry_for,
     unique,
+    wait_until,
 )
 from tests.servers.faults import closed_port, hanging_listener, stalling_proxy
 from unifydb.datasources.relational.sqlite import SQLiteDatasource
@@ -39,15 +40,6 @@ from unifydb.health import check_in_processes
 
 def unifydb_threads() -> list[str]:
     return [thread.name for thread in threading.enumerate() if thread.name.startswith("unifydb")]
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 # ----------------------------------------------------------------------------- concurrency
@@ -424,7 +416,7 @@ def test_close_all_releases_every_server_connection(
         return int(row[0]) if row else -1
 
     def maria_count() -> int:
-        from tests.conftest import mariadb_admin
+        from tests.helpers import mariadb_admin
 
         admin = mariadb_admin()
         try:

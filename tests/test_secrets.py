@@ -21,9 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import subprocess
-import sys
 import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -34,21 +31,21 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.conftest import (
+from tests.figures import record as record_figure
+from tests.helpers import (
     MARIADB_HOST,
     MARIADB_PORT,
     NASTY_PASSWORD,
     mariadb_admin,
     registry_for,
+    run_cli,
     unique,
 )
-from tests.figures import record as record_figure
 from tests.servers.faults import closed_port, hanging_listener
 from unifydb.base import Datasource, SQLDatasource
 from unifydb.catalog import BUILTIN as BUILTIN_TYPES
 from unifydb.errors import ConfigurationError, UnifyDBError
 
-REPO = Path(__file__).resolve().parents[1]
 TYPES = sorted(BUILTIN_TYPES)
 
 SECRETS = {kind: f"Sup3r-Secret-{kind}-Zq9" for kind in TYPES}
@@ -778,19 +775,6 @@ def test_chroma_with_a_token(
 # ----------------------------------------------------------------------------- the CLI
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("UNIFYDB_", "DATASOURCE_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "unifydb", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**clean, **env},
-        timeout=120,
-    )
-
-
 def toml_entry(name: str, entry: dict[str, Any], variables: dict[str, str]) -> str:
     """A [datasources.<name>] table; secrets become ${VAR} placeholders in ``variables``."""
 
@@ -878,7 +862,7 @@ def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]
     for name in entries:
         commands += [["show", name], ["show", "--json", name]]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda args: run_cli(args, tmp_path, variables), commands))
+        results = list(pool.map(lambda args: run_cli(*args, cwd=tmp_path, env=variables), commands))
     for args, result in zip(commands, results, strict=True):
         where = "unifydb " + " ".join(args)
         assert_clean(f"{where} stdout", result.stdout)
@@ -1023,7 +1007,7 @@ def test_first_check_counts_driver_imports_against_the_timeout(
     (tmp_path / "settings.toml").write_text(
         f'[datasources.chroma]\nhost = "{chroma_server.host}"\nport = {chroma_server.port}\n'
     )
-    result = run_cli(["check", "--json", "--timeout", "0.5"], tmp_path, {})
+    result = run_cli("check", "--json", "--timeout", "0.5", cwd=tmp_path, env={})
     status = json.loads(result.stdout)[0]
     assert status["status"] == "ok", status["detail"]
 
@@ -1039,7 +1023,8 @@ def test_check_builds_every_datasource(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(
             pool.map(
-                lambda _: run_cli(["check", "--json", "--timeout", "2"], tmp_path, {}), range(6)
+                lambda _: run_cli("check", "--json", "--timeout", "2", cwd=tmp_path, env={}),
+                range(6),
             )
         )
     details = [item["detail"] for result in results for item in json.loads(result.stdout)]

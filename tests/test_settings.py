@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import unifydb
-from tests.conftest import registry_for
+from tests.helpers import REPO, registry_for
 from unifydb.errors import (
     ConfigurationError,
     NotConfiguredError,
@@ -16,9 +16,6 @@ from unifydb.errors import (
     UnifyDBError,
 )
 from unifydb.settings import PlaceholderError, missing_variables, resolve_placeholders
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 # ----------------------------------------------------------------------------- placeholders
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import unique
+from tests.helpers import unique
 from unifydb.base import Datasource
 from unifydb.vectorstore import (
     CollectionExistsError,
