@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -27,9 +26,8 @@ from . import (
     ServerStartError,
     free_ports,
     spawn,
-    stop_process,
-    wait_until_ready,
 )
+from .managed import ManagedServer
 
 CASSANDRA_HOME = CACHE_DIR / "cassandra" / "apache-cassandra-2.1.0"
 PROTOCOL_VERSION = 3
@@ -62,9 +60,18 @@ _LOGBACK = """\
 
 
 @dataclasses.dataclass
-class CassandraServer:
+class CassandraServer(ManagedServer):
     """A running node. With PasswordAuthenticator the built-in superuser is
-    ``superuser``/``superuser_password`` (cassandra/cassandra)."""
+    ``superuser``/``superuser_password`` (cassandra/cassandra).
+
+    Ready once the native port completes a CQL STARTUP handshake; ``stop()``
+    (SIGTERM) runs Cassandra's shutdown hook (drains, ~4 s).
+    """
+
+    process_name = "cassandra"
+    stop_grace = 30.0
+    start_timeout = 120.0
+    ready_interval = 0.25
 
     host: str
     port: int
@@ -78,7 +85,6 @@ class CassandraServer:
     superuser: str = "cassandra"
     superuser_password: str = "cassandra"
     heap_mb: int = 512
-    _proc: subprocess.Popen[bytes] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def password_auth(self) -> bool:
@@ -88,39 +94,12 @@ class CassandraServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """The node, with the same ports and data."""
+        return spawn(self._argv(), self.log_path, cwd=self.base_dir)
 
-    def start(self, timeout: float = 120.0) -> float:
-        """Start (same ports, same data); ready once the native port completes
-        a CQL STARTUP handshake. Returns seconds to ready."""
-        if self.running:
-            return 0.0
-        self._proc = spawn(self._argv(), self.log_path, cwd=self.base_dir)
-        return wait_until_ready(
-            lambda: _handshakes(self.host, self.port),
-            proc=self._proc,
-            log_path=self.log_path,
-            what=f"cassandra on {self.host}:{self.port}",
-            timeout=timeout,
-            interval=0.25,
-        )
-
-    def stop(self, grace: float = 30.0) -> None:
-        """SIGTERM runs Cassandra's shutdown hook (drains, ~4 s)."""
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGTERM, grace)
-            self._proc = None
-
-    def restart(self, timeout: float = 120.0) -> float:
-        self.stop()
-        return self.start(timeout)
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGKILL, grace=5.0)
-            self._proc = None
+    def _ready(self) -> bool:
+        return _handshakes(self.host, self.port)
 
     def execute(self, cql: str, username: str | None = None, password: str | None = None) -> None:
         """Run one statement on a fresh connection; raises CqlError."""

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -14,7 +13,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import HOST, ServerStartError, free_port, spawn, stop_process, wait_until_ready
+from . import HOST, ServerStartError, free_port, spawn
+from .managed import ManagedServer
 
 HEARTBEAT = "/api/v2/heartbeat"  # /api/v1/* answers 410 Gone in chromadb 1.x
 # ``python -m chromadb.cli.cli`` does nothing (no __main__ guard), so the
@@ -24,25 +24,20 @@ _ENTRY = "import sys; from chromadb.cli.cli import app; sys.argv[0] = 'chroma'; 
 
 
 @dataclasses.dataclass
-class ChromaServer:
+class ChromaServer(ManagedServer):
+    process_name = "chroma"
+
     host: str
     port: int
     path: Path
     log_path: Path
-    _proc: subprocess.Popen[bytes] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = 60.0) -> float:
-        """Start on the same port and persistence path; returns seconds to ready."""
-        if self.running:
-            return 0.0
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """``chroma run`` on the same port and persistence path."""
         argv = [
             *chroma_command(),
             "run",
@@ -53,23 +48,10 @@ class ChromaServer:
             "--path",
             str(self.path),
         ]
-        self._proc = spawn(argv, self.log_path, env=_env(), cwd=self.path.parent)
-        return wait_until_ready(
-            lambda: _heartbeat_ok(self.url),
-            proc=self._proc,
-            log_path=self.log_path,
-            what=f"chroma on {self.url}",
-            timeout=timeout,
-        )
+        return spawn(argv, self.log_path, env=_env(), cwd=self.path.parent)
 
-    def stop(self, grace: float = 20.0) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGTERM, grace)
-            self._proc = None
-
-    def restart(self, timeout: float = 60.0) -> float:
-        self.stop()
-        return self.start(timeout)
+    def _ready(self) -> bool:
+        return _heartbeat_ok(self.url)
 
 
 @contextlib.contextmanager

@@ -6,14 +6,14 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import HOST, ServerStartError, free_port, spawn, stop_process, wait_until_ready
+from . import HOST, ServerStartError, free_port, spawn
+from .managed import ManagedServer
 
 MARIADBD = Path("/usr/sbin/mariadbd")
 # Unix socket paths are limited to 107 bytes.
@@ -21,8 +21,15 @@ _MAX_SOCKET_PATH = 100
 
 
 @dataclasses.dataclass
-class MariaDBServer:
-    """A running throwaway mariadbd; ``root`` logs in over TCP with ``password``."""
+class MariaDBServer(ManagedServer):
+    """A running throwaway mariadbd; ``root`` logs in over TCP with ``password``.
+
+    ``stop()`` is a clean shutdown (SIGTERM, SIGKILL after 30 s); after ``kill()``,
+    ``start()`` runs InnoDB crash recovery.
+    """
+
+    process_name = "mariadbd"
+    stop_grace = 30.0
 
     host: str
     port: int
@@ -31,19 +38,12 @@ class MariaDBServer:
     data_dir: Path
     socket_path: Path
     log_path: Path
-    _proc: subprocess.Popen[bytes] | None = dataclasses.field(default=None, repr=False)
 
     def url(self, scheme: str = "mysql", database: str = "") -> str:
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{database}"
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = 60.0) -> float:
-        """Start on the same port and datadir; returns seconds to ready."""
-        if self.running:
-            return 0.0
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """mariadbd on the same port and datadir."""
         argv: list[str | Path] = [
             MARIADBD,
             "--no-defaults",  # never read /etc/mysql: the system server's config
@@ -61,30 +61,10 @@ class MariaDBServer:
             "--max-connections=200",
             *_user_flag(),
         ]
-        self._proc = spawn(argv, self.log_path)
-        return wait_until_ready(
-            lambda: _greets(self.host, self.port),
-            proc=self._proc,
-            log_path=self.log_path,
-            what=f"mariadbd on {self.host}:{self.port}",
-            timeout=timeout,
-        )
+        return spawn(argv, self.log_path)
 
-    def stop(self, grace: float = 30.0) -> None:
-        """Clean shutdown (SIGTERM), SIGKILL after ``grace`` seconds."""
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGTERM, grace)
-            self._proc = None
-
-    def restart(self, timeout: float = 60.0) -> float:
-        self.stop()
-        return self.start(timeout)
-
-    def kill(self) -> None:
-        """Crash it; ``start()`` then runs InnoDB crash recovery."""
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGKILL, grace=5.0)
-            self._proc = None
+    def _ready(self) -> bool:
+        return _greets(self.host, self.port)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import socket
 import ssl
 import struct
@@ -28,9 +27,8 @@ from . import (
     free_port,
     make_tls_files,
     spawn,
-    stop_process,
-    wait_until_ready,
 )
+from .managed import ManagedServer
 
 VENV = CACHE_DIR / "secantus-venv"
 SECANTUSD = VENV / "bin" / "secantusd-py"
@@ -55,9 +53,11 @@ with MongoClient(a["host"], a["port"], directConnection=True,
 
 
 @dataclasses.dataclass
-class MongoWireServer:
+class MongoWireServer(ManagedServer):
     """A running SecantusDB. ``admin_user``/``admin_password`` are set (and
     required by the server) only when it was started with ``auth=True``."""
+
+    process_name = "secantusd"
 
     host: str
     port: int
@@ -71,7 +71,6 @@ class MongoWireServer:
     test_commands: bool = False
     _tls_cert: Path | None = dataclasses.field(default=None, repr=False)
     _tls_key: Path | None = dataclasses.field(default=None, repr=False)
-    _proc: subprocess.Popen[bytes] | None = dataclasses.field(default=None, repr=False)
 
     def url(self, username: str | None = None, password: str | None = None) -> str:
         """mongodb:// URL; credentials are percent-escaped, authSource=admin."""
@@ -121,14 +120,8 @@ class MongoWireServer:
         if result.returncode != 0:
             raise ServerStartError(f"createUser {name!r} failed:\n{result.stderr[-2000:]}")
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = 60.0) -> float:
-        """Start on the same port and storage; returns seconds to ready."""
-        if self.running:
-            return 0.0
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """secantusd on the same port and storage."""
         argv: list[str | Path] = [
             SECANTUSD,
             "--config",
@@ -150,28 +143,10 @@ class MongoWireServer:
             argv.append("--enable-test-commands")
         if self._tls_cert is not None and self._tls_key is not None:
             argv += ["--tls-cert-file", self._tls_cert, "--tls-key-file", self._tls_key]
-        self._proc = spawn(argv, self.log_path, env=_clean_env(), cwd=self.config_path.parent)
-        return wait_until_ready(
-            lambda: _pings(self.host, self.port, self.ca_cert),
-            proc=self._proc,
-            log_path=self.log_path,
-            what=f"secantusd on {self.host}:{self.port}",
-            timeout=timeout,
-        )
+        return spawn(argv, self.log_path, env=_clean_env(), cwd=self.config_path.parent)
 
-    def stop(self, grace: float = 20.0) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGTERM, grace)
-            self._proc = None
-
-    def restart(self, timeout: float = 60.0) -> float:
-        self.stop()
-        return self.start(timeout)
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGKILL, grace=5.0)
-            self._proc = None
+    def _ready(self) -> bool:
+        return _pings(self.host, self.port, self.ca_cert)
 
 
 @contextlib.contextmanager

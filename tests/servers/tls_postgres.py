@@ -15,15 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from . import (
-    HOST,
-    ServerStartError,
-    free_port,
-    make_tls_files,
-    spawn,
-    stop_process,
-    wait_until_ready,
-)
+from . import HOST, ServerStartError, free_port, make_tls_files, spawn
+from .managed import ManagedServer
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DEFAULT_PASSWORD = "Str0ng-pw_with:@/?#%chars"
@@ -33,8 +26,15 @@ _MAX_SOCKET_DIR = 80
 
 
 @dataclasses.dataclass
-class PostgresServer:
-    """A running throwaway cluster. ``ca_cert`` is None for the non-TLS one."""
+class PostgresServer(ManagedServer):
+    """A running throwaway cluster. ``ca_cert`` is None for the non-TLS one.
+
+    ``stop()`` is a fast shutdown (SIGINT: disconnects clients, no crash recovery
+    needed); after ``kill()``, ``start()`` runs crash recovery.
+    """
+
+    process_name = "postgres"
+    stop_signal = signal.SIGINT
 
     host: str
     port: int
@@ -47,7 +47,6 @@ class PostgresServer:
     log_path: Path
     tls: bool
     superuser: str = SUPERUSER
-    _proc: subprocess.Popen[bytes] | None = dataclasses.field(default=None, repr=False)
 
     def dsn(self, **extra: str) -> str:
         """libpq key=value DSN for ``user``; TLS clusters get verify-full."""
@@ -80,19 +79,11 @@ class PostgresServer:
             f"user={self.superuser} dbname=postgres"
         )
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """The postmaster on the same port and data dir."""
+        return spawn([PG_BIN / "postgres", "-D", self.data_dir], self.log_path, user=_run_as())
 
-    def start(self, timeout: float = 60.0) -> float:
-        """Start the postmaster on the same port/data dir; returns seconds to ready."""
-        if self.running:
-            return 0.0
-        self._proc = spawn(
-            [PG_BIN / "postgres", "-D", self.data_dir],
-            self.log_path,
-            user=_run_as(),
-        )
+    def _ready(self) -> bool:
         pg_isready = [
             str(PG_BIN / "pg_isready"),
             "-q",
@@ -101,29 +92,7 @@ class PostgresServer:
             "-p",
             str(self.port),
         ]
-        return wait_until_ready(
-            lambda: subprocess.run(pg_isready, check=False).returncode == 0,
-            proc=self._proc,
-            log_path=self.log_path,
-            what=f"postgres on {self.host}:{self.port}",
-            timeout=timeout,
-        )
-
-    def stop(self, grace: float = 20.0) -> None:
-        """Fast shutdown (SIGINT: disconnects clients, no crash recovery needed)."""
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGINT, grace)
-            self._proc = None
-
-    def restart(self, timeout: float = 60.0) -> float:
-        self.stop()
-        return self.start(timeout)
-
-    def kill(self) -> None:
-        """Crash it (SIGKILL to the whole group); ``start()`` then runs recovery."""
-        if self._proc is not None:
-            stop_process(self._proc, signal.SIGKILL, grace=5.0)
-            self._proc = None
+        return subprocess.run(pg_isready, check=False).returncode == 0
 
 
 @contextlib.contextmanager
