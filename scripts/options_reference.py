@@ -3,7 +3,7 @@
     python scripts/options_reference.py            # print the markdown
     python scripts/options_reference.py --write    # replace the README section
 
-tests/test_docs.py fails when the README section is out of date, so the
+tests/unit/test_docs.py fails when the README section is out of date, so the
 reference can never drift from the code.
 """
 

@@ -1,30 +1,50 @@
-"""Relational types short of a server: URLs, driver arguments, dialect SQL, driver checks,
-and bounded failures against a closed port and against a listener that never answers.
+"""What the relational types share, tested across them: URLs, driver arguments,
+dialect SQL, driver checks, bounded failures against a closed port and a listener
+that never answers, and the live tests parametrized over several types.
 
-These run for all seven types; Oracle and SQL Server are covered here because no
-server of theirs can run on this machine (their live tests are in
-test_live_oracle_sqlserver.py and run when pointed at one).
+The offline tests run for all seven types; Oracle and SQL Server are covered
+here because no server of theirs can run on this machine. Their live test,
+``test_round_trip_and_health``, skips unless ``UNIFYDB_TEST_ORACLE_URL`` /
+``UNIFYDB_TEST_SQLSERVER_URL`` is set, e.g.
+``oracle://system:pw@db:1521/?service_name=FREEPDB1`` or
+``mssql://sa:pw@db:1433/master?driver=ODBC+Driver+18+for+SQL+Server&TrustServerCertificate=yes``.
+
+The mysql and mariadb types both talk to the machine's MariaDB 10.11 (same
+protocol, different drivers); every test of theirs covers both, so they are
+here. What is specific to one type is in ``tests/backends/<type>/``.
 """
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert, select, text
 from sqlalchemy.schema import CreateTable
 
-from tests.helpers import NASTY_PASSWORD, REPO, build, connect_args, parse_odbc
+from tests.helpers import (
+    MARIADB_ADMIN,
+    MARIADB_HOST,
+    MARIADB_PORT,
+    NASTY_PASSWORD,
+    REPO,
+    build,
+    connect_args,
+    parse_odbc,
+    registry_for,
+    require_server,
+    round_trip,
+    skip_unless_env,
+)
 from tests.servers.faults import closed_port, hanging_listener
 from unifydb.errors import (
     ConfigurationError,
     DatasourceConnectionError,
     DatasourceTimeoutError,
-    DriverNotInstalledError,
 )
 
 NETWORK_TYPES: dict[str, dict[str, Any]] = {
@@ -115,85 +135,6 @@ def test_nasty_password_reaches_the_driver_intact(type_name: str) -> None:
         assert NASTY_PASSWORD in (cparams.get("password"), cparams.get("passwd"))
 
 
-def test_sqlserver_encrypt_options_and_extra_odbc_keywords() -> None:
-    datasource = build(
-        "sqlserver",
-        host="h",
-        database="d",
-        username="u",
-        password="p",
-        driver="FreeTDS",
-        encrypt="strict",
-        trust_server_certificate=True,
-        odbc_options={"ApplicationIntent": "ReadOnly"},
-    )
-    (odbc,), _ = connect_args(datasource)
-    parsed = parse_odbc(odbc)
-    assert (parsed["Encrypt"], parsed["TrustServerCertificate"], parsed["ApplicationIntent"]) == (
-        "strict",
-        "yes",
-        "ReadOnly",
-    )
-
-
-def test_oracle_service_name_sid_and_dsn() -> None:
-    _, by_service = connect_args(
-        build("oracle", host="h", service_name="S1", username="u", password="p")
-    )
-    assert "SERVICE_NAME=S1" in by_service["dsn"]
-    assert by_service["tcp_connect_timeout"] == 10.0
-    _, by_sid = connect_args(build("oracle", host="h", sid="ORCL", username="u", password="p"))
-    assert "SID=ORCL" in by_sid["dsn"]
-    _, by_dsn = connect_args(build("oracle", dsn="h:1521/S2", username="u", password="p"))
-    assert by_dsn["dsn"] == "h:1521/S2"
-    with pytest.raises(ConfigurationError) as both:
-        build("oracle", host="h", service_name="a", sid="b")
-    assert "not both" in str(both.value)
-    with pytest.raises(ConfigurationError) as neither:
-        build("oracle", host="h")
-    assert "service_name or sid" in str(neither.value)
-
-
-def test_oracle_thick_mode_is_passed_to_the_dialect() -> None:
-    datasource = build(
-        "oracle", host="h", service_name="s", thick_mode=True, thick_lib_dir="/opt/oracle"
-    )
-    assert datasource.engine_kwargs()["thick_mode"] == {"lib_dir": "/opt/oracle"}
-    assert "thick_mode" not in build("oracle", host="h", service_name="s").engine_kwargs()
-
-
-def test_postgres_libpq_options_and_timeouts() -> None:
-    datasource = build(
-        "postgres",
-        host="h",
-        sslmode="verify-full",
-        sslrootcert="/ca.pem",
-        application_name="app",
-        sslpassword="keypass",
-        timeout=0.5,
-    )
-    _, cparams = connect_args(datasource)
-    assert cparams["sslmode"] == "verify-full"
-    assert cparams["sslrootcert"] == "/ca.pem"
-    assert cparams["connect_timeout"] == 2  # libpq's minimum
-    assert "keypass" not in datasource.target()
-
-
-def test_supabase_defaults_and_transaction_pooler() -> None:
-    direct = build("supabase", project_ref="abcd", username="postgres", password="p")
-    _, cparams = connect_args(direct)
-    assert cparams["sslmode"] == "require"
-    assert cparams["host"] == "db.abcd.supabase.co"
-    assert "prepare_threshold" not in cparams
-    pooled = build(
-        "supabase", host="aws-0-eu.pooler.supabase.com", port=6543, username="postgres.abcd"
-    )
-    assert pooled.connect_args()["prepare_threshold"] is None
-    with pytest.raises(ConfigurationError) as caught:
-        build("supabase", host="h", sslmode="disable")
-    assert caught.value.key == "sslmode"
-
-
 def test_mysql_and_mariadb_defaults() -> None:
     _, mysql = connect_args(
         build("mysql", host="h", username="u", ssl_ca="/ca.pem", read_timeout=30)
@@ -207,34 +148,6 @@ def test_mysql_and_mariadb_defaults() -> None:
     with pytest.raises(ConfigurationError) as caught:
         build("mariadb", host="h", charset="latin1")
     assert caught.value.key == "charset"
-
-
-def test_sqlite_memory_uses_one_shared_connection() -> None:
-    from sqlalchemy import text
-    from sqlalchemy.pool import StaticPool
-
-    datasource = build("sqlite", database=":memory:")
-    datasource.initialize()
-    engine = datasource.get_engine()
-    assert isinstance(engine.pool, StaticPool)
-    with engine.begin() as connection:
-        connection.execute(text("create table t (x int)"))
-    with engine.connect() as connection:
-        assert connection.execute(text("select count(*) from t")).scalar() == 0
-
-
-def test_sqlite_pragmas(tmp_path: Path) -> None:
-    from sqlalchemy import text
-
-    datasource = build("sqlite", database=str(tmp_path / "sub" / "wal.db"), journal_mode="wal")
-    datasource.initialize()
-    with datasource.get_engine().connect() as connection:
-        assert connection.execute(text("pragma journal_mode")).scalar() == "wal"
-        assert connection.execute(text("pragma foreign_keys")).scalar() == 1
-    off = build("sqlite", foreign_keys=False)
-    off.initialize()
-    with off.get_engine().connect() as connection:
-        assert connection.execute(text("pragma foreign_keys")).scalar() == 0
 
 
 # ----------------------------------------------------------------------------- dialect SQL
@@ -317,16 +230,6 @@ def test_missing_driver_names_the_extra_and_others_keep_working(
     assert output[1] == "sqlite"
 
 
-def test_missing_odbc_driver_lists_installed_ones() -> None:
-    datasource = build("sqlserver", host="h", driver="ODBC Driver 99 for SQL Server")
-    with pytest.raises(DriverNotInstalledError) as caught:
-        datasource.initialize()
-    message = str(caught.value)
-    assert "'ODBC Driver 99 for SQL Server' is not installed" in message
-    assert "'FreeTDS'" in message  # Debian's tdsodbc is installed by the test setup
-    assert caught.value.key == "driver"
-
-
 # ----------------------------------------------------------------------------- bounded failures
 
 
@@ -398,3 +301,101 @@ def test_first_connect_through_the_engine_is_bounded(type_name: str) -> None:
     assert (
         isinstance(caught.value, DatasourceTimeoutError) or "timeout" in str(caught.value).lower()
     )
+
+
+# -------------------------------------------------- live: mysql and mariadb (the machine's MariaDB)
+
+
+@pytest.fixture
+def mysql_family(request: pytest.FixtureRequest, mariadb_database: str) -> dict[str, Any]:
+    require_server(MARIADB_HOST, MARIADB_PORT, "MariaDB")
+    return {
+        "type": request.param,
+        "host": MARIADB_HOST,
+        "port": MARIADB_PORT,
+        "database": mariadb_database,
+        "username": MARIADB_ADMIN,
+    }
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mysql_family", ["mysql", "mariadb"], indirect=True)
+def test_mysql_family_round_trip_and_health(mysql_family: dict[str, Any]) -> None:
+    registry = registry_for(db=mysql_family)
+    engine = registry.get_engine("db")
+    assert engine.dialect.name in ("mysql", "mariadb")
+    round_trip(engine)
+    with engine.connect() as connection:
+        charset = connection.execute(text("SELECT @@character_set_client")).scalar()
+    assert charset == "utf8mb4"
+    status = registry.health_check()["db"]
+    assert status.ok, status
+    assert status.server_version and "MariaDB" in status.server_version
+    registry.close_all()
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("type_name", ["mysql", "mariadb"])
+def test_mysql_family_nasty_password_live(
+    type_name: str, mariadb_database: str, mariadb_user: tuple[str, str]
+) -> None:
+    user, password = mariadb_user
+    settings = {
+        "type": type_name,
+        "host": MARIADB_HOST,
+        "port": MARIADB_PORT,
+        "database": mariadb_database,
+        "username": user,
+        "password": password,
+    }
+    registry = registry_for(good=settings, bad={**settings, "password": password + "x"})
+    with registry.get_engine("good").connect() as connection:
+        assert connection.execute(text("SELECT CURRENT_USER()")).scalar().startswith(user)
+    status = registry.get_datasource("bad").health_check()
+    assert status.status == "error"
+    assert isinstance(status.error, DatasourceConnectionError)
+    assert "Access denied" in status.detail
+    assert password not in status.detail and password not in repr(status)
+    # the url form takes the password percent-encoded
+    from urllib.parse import quote
+
+    secret = quote(password, safe="")
+    url = f"{type_name}://{user}:{secret}@{MARIADB_HOST}:{MARIADB_PORT}/{mariadb_database}"
+    via_url = registry_for(u={"type": type_name, "url": url})
+    assert via_url.get_datasource("u").health_check().ok
+    registry.close_all()
+    via_url.close_all()
+
+
+# ------------------------------------------------- live: Oracle and SQL Server, when pointed at one
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("type_name", "variable"),
+    [("oracle", "UNIFYDB_TEST_ORACLE_URL"), ("sqlserver", "UNIFYDB_TEST_SQLSERVER_URL")],
+)
+def test_round_trip_and_health(type_name: str, variable: str) -> None:
+    url = skip_unless_env(variable)
+    registry = registry_for(db={"type": type_name, "url": url, "timeout": 20})
+    status = registry.get_datasource("db").health_check()
+    assert status.ok, status
+    assert status.server_version
+    engine = registry.get_engine("db")
+    table = Table(
+        f"unifydb_t_{secrets.token_hex(3)}",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("name", String(50)),
+        Column("flag", Boolean),
+    )
+    table.metadata.create_all(engine)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(table), [{"id": 1, "name": "Grüße", "flag": True}])
+        with engine.connect() as connection:
+            row = connection.execute(select(table)).one()
+        assert (row.id, row.name, row.flag) == (1, "Grüße", True)
+    finally:
+        table.metadata.drop_all(engine)
+        registry.close_all()

@@ -1,0 +1,1 @@
+"""Tests by property, across backends: secrets, faults, fuzzing, reliability, hardening."""
