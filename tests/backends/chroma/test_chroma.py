@@ -23,14 +23,6 @@ TOKEN = "tok-Sup3r-secret-value"
 # ----------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from tests.servers.chroma_http import chroma_http
-
-    with chroma_http(tmp_path_factory.mktemp("chroma-server")) as server:
-        yield server
-
-
 @pytest.fixture
 def recording_server() -> Iterator[tuple[int, list[dict[str, str]]]]:
     """An HTTP server that records request headers and answers every request with 500."""
