@@ -202,6 +202,16 @@ def round_trip(engine: Any) -> None:
 # ----------------------------------------------------------------------------- secrets
 
 
+def sqlite_file(path: Path) -> str:
+    """``path`` as an existing, empty SQLite database: a health check reports a
+    missing file instead of creating it."""
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(path).close()
+    return str(path)
+
+
 def assert_no_secret(text: str, secret: str) -> None:
     """``secret`` is in ``text`` in none of its raw and percent-encoded forms."""
     for form in {secret, quote(secret, safe=""), quote_plus(secret)}:

@@ -45,6 +45,9 @@ class TypeInfo:
     system_packages: tuple[str, ...] = ()
     #: "sql", "async", "vectors", "embedded" (serves from a local file or folder)
     capabilities: frozenset[str] = field(default_factory=frozenset)
+    #: the keys a ``url`` setting stands for: their unset placeholders are no
+    #: error when a URL is given (and the URL's when they are)
+    url_fields: frozenset[str] = frozenset({"host", "port", "database", "username", "password"})
 
     def driver_modules(self, settings: Mapping[str, Any] | None = None) -> tuple[str, ...]:
         """The modules the driver a datasource with ``settings`` uses consists of."""
@@ -158,6 +161,20 @@ BUILTIN: dict[str, TypeInfo] = {
             ("pymongo",),
             "MongoDB through pymongo",
             aliases=("mongo",),
+            url_fields=frozenset(
+                {
+                    "host",
+                    "port",
+                    "database",
+                    "username",
+                    "password",
+                    "auth_source",
+                    "auth_mechanism",
+                    "replica_set",
+                    "direct_connection",
+                    "tls",
+                }
+            ),
             async_drivers=("pymongo",),
             capabilities=frozenset({"async"}),
         ),

@@ -732,7 +732,7 @@ def test_check_forks_a_bounded_pool_of_workers() -> None:
     from unifydb.health import check_in_processes
 
     registry = registry_for(
-        **{f"lite{i}": {"type": "sqlite", "database": f"l{i}.db"} for i in range(40)}
+        **{f"lite{i}": {"type": "sqlite", "database": ":memory:"} for i in range(40)}
     )
     forks = 0
     real_fork = os.fork

@@ -30,6 +30,7 @@ from tests.helpers import (
     PG_PORT,
     pg_admin,
     registry_for,
+    sqlite_file,
     unique,
     wait_until,
 )
@@ -368,7 +369,7 @@ def test_failed_connection_leaves_no_threads_behind(settings: dict[str, Any]) ->
 
 def test_close_and_initialize_twice_are_harmless_for_every_kind(tmp_path: Path) -> None:
     registry = registry_for(
-        lite={"type": "sqlite", "database": str(tmp_path / "a.db")},
+        lite={"type": "sqlite", "database": sqlite_file(tmp_path / "a.db")},
         docs={"type": "chroma", "path": str(tmp_path / "chroma")},
         vec={"type": "milvus", "uri": str(tmp_path / "m.db")},
     )

@@ -39,6 +39,7 @@ from tests.helpers import (
     mariadb_admin,
     registry_for,
     run_cli,
+    sqlite_file,
     unique,
 )
 from tests.servers.faults import closed_port, hanging_listener
@@ -827,7 +828,7 @@ def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]
         "pg": {**field_settings("postgres", *pg), "database": scram_postgres.database},
         "pg_url": url_entry("postgres", *pg, SECRETS["postgres"]),
         "supabase": field_settings("supabase", "127.0.0.1", port),
-        "lite": {"type": "sqlite", "database": "cli.db"},
+        "lite": {"type": "sqlite", "database": sqlite_file(tmp_path / "cli.db")},
         "my": {**field_settings("mysql", MARIADB_HOST, MARIADB_PORT), "username": mariadb_special},
         "maria_url": url_entry("mariadb", MARIADB_HOST, MARIADB_PORT, SECRETS["mariadb"]),
         "ora": field_settings("oracle", "127.0.0.1", port),

@@ -21,7 +21,19 @@ def shipped(tmp_path: Path) -> Path:
 
 
 def test_check_with_only_the_shipped_settings(tmp_path: Path) -> None:
-    result = run_cli("check", "--json", cwd=shipped(tmp_path))
+    """The README's first command: migrate the SQLite example, then check."""
+    before = run_cli("check", "--json", "sqlite", cwd=shipped(tmp_path))
+    assert before.returncode == 1, before.stderr
+    (missing,) = json.loads(before.stdout)
+    assert missing["status"] == "error" and "not found" in missing["detail"], missing
+    assert not (tmp_path / ".unifydb" / "sqlite.db").exists()  # a check creates nothing
+
+    migrate = run_cli(
+        "migrate", "--directory", str(REPO / "migrations"), "--datasource", "sqlite",
+        "upgrade", "head", cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert migrate.returncode == 0, migrate.stderr
+    result = run_cli("check", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     statuses = {item["name"]: item for item in json.loads(result.stdout)}
     assert len(statuses) == 11

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import unifydb
-from tests.helpers import registry_for
+from tests.helpers import registry_for, sqlite_file
 from tests.servers.faults import closed_port, hanging_listener
 from unifydb.datasources.relational.sqlite import SQLiteDatasource
 from unifydb.health import check_in_processes
@@ -41,7 +41,7 @@ def test_many_hanging_datasources_cost_one_timeout_not_the_sum(
             maria={"type": "mariadb", "host": h2, "port": p2},
             mongo={"type": "mongodb", "url": f"mongodb://{h3}:{p3}/?directConnection=true"},
             milvus={"type": "milvus", "uri": f"http://{h4}:{p4}"},
-            lite={"type": "sqlite", "database": str(tmp_path / "x.db")},
+            lite={"type": "sqlite", "database": sqlite_file(tmp_path / "x.db")},
             refused={"type": "mysql", "host": "127.0.0.1", "port": closed_port()},
         )
         registry.get_datasource("lite").health_check()  # warm the SQLite import
@@ -81,7 +81,7 @@ def test_datasources_sharing_an_embedded_store_are_checked_together(
         m2={"type": "milvus", "uri": str(tmp_path / "shared.db")},
         c1={"type": "chroma", "path": str(tmp_path / "chroma")},
         c2={"type": "chroma", "path": str(tmp_path / "chroma")},
-        lite={"type": "sqlite", "database": str(tmp_path / "x.db")},
+        lite={"type": "sqlite", "database": sqlite_file(tmp_path / "x.db")},
     )
     for _ in range(3):
         if strategy == "threads":
@@ -113,7 +113,7 @@ def test_check_in_processes_kills_a_stuck_check_and_reports_a_dead_one(tmp_path:
         registry = registry_for(
             stuck={"type": "ignores-deadlines", "database": ":memory:"},
             dead={"type": "dies", "database": ":memory:"},
-            lite={"type": "sqlite", "database": str(tmp_path / "x.db")},
+            lite={"type": "sqlite", "database": sqlite_file(tmp_path / "x.db")},
         )
         started = time.monotonic()
         statuses = check_in_processes(registry, timeout=0.5, grace=1.0)

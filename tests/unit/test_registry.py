@@ -56,13 +56,25 @@ def test_listing_imports_no_implementation_or_driver() -> None:
         "import sys, unifydb\n"
         "r = unifydb.Registry('settings.toml')\n"
         "names = r.names(); types = unifydb.registry.available_types()\n"
-        "infos = [r.inspect(n) for n in names]\n"
+        "infos = [r.inspect(n, validate=False) for n in names]\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('unifydb.datasources.')"
         " or m.split('.')[0] in ('sqlalchemy', 'msgspec', 'psycopg', 'pymongo', 'chromadb',"
         " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc'))\n"
         "print(len(names), len(types), loaded)"
     )
     assert output == "11 11 []"
+
+
+def test_validating_a_listing_imports_option_models_but_no_driver() -> None:
+    output = run_python(
+        "import sys, unifydb\n"
+        "r = unifydb.Registry('settings.toml')\n"
+        "infos = [r.inspect(n) for n in r.names()]\n"
+        "print([i.name for i in infos if i.status == 'ok'],"
+        " sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'psycopg', 'pymongo',"
+        " 'chromadb', 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc'}))"
+    )
+    assert output == "['sqlite', 'chroma', 'milvus'] []"
 
 
 def test_import_unifydb_loads_nothing_heavy() -> None:
@@ -217,6 +229,9 @@ def test_module_functions_use_the_default_registry(tmp_path: Path) -> None:
     (tmp_path / "settings.toml").write_text('[datasources.sqlite]\ndatabase = "app.db"\n')
     engine = unifydb.get_engine("sqlite")
     assert unifydb.get_engine("sqlite") is engine
+    assert not unifydb.health_check()["sqlite"].ok  # a check creates nothing...
+    assert not (tmp_path / "app.db").exists()
+    engine.connect().close()  # ...an application's first connect does
     assert unifydb.get_client("sqlite") is engine
     assert unifydb.get_datasource("sqlite").config.database == "app.db"  # type: ignore[attr-defined]
     statuses = unifydb.health_check()

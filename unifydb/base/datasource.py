@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -36,10 +37,11 @@ from unifydb.errors import (
 )
 from unifydb.options import Options, OptionsT, parse_options
 from unifydb.redaction import redact
+from unifydb.settings import URL_FIELDS
 from unifydb.status import HealthStatus, status_from_error
 
 from .drivers import driver_missing, import_driver
-from .ingest import resolve_entry
+from .ingest import resolve_entry, split_application_keys
 from .secret_files import read_secret_files
 from .secrets import is_timeout_error, option_secrets
 
@@ -104,6 +106,7 @@ class Datasource(ABC, Generic[OptionsT]):
             )
         self._name = name
         self._options: OptionsT = options
+        self._application: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._initialized = False
         self._logger = logging.getLogger(f"unifydb.datasources.{name}")
@@ -111,15 +114,33 @@ class Datasource(ABC, Generic[OptionsT]):
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def from_settings(cls, name: str, entry: Mapping[str, Any]) -> Self:
-        """Build from one raw settings entry: placeholders, secret files, then typed options."""
-        return cls(name, typing.cast(OptionsT, cls.options_from_settings(name, entry)))
+    def from_settings(
+        cls, name: str, entry: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Self:
+        """Build from one raw settings entry: placeholders (from ``environ``, default
+        the process's environment), secret files, then typed options; the
+        application's own keys are kept aside (:attr:`settings`)."""
+        own, application = split_application_keys(
+            name, entry, cls.options_model.application_keys, environ
+        )
+        options = cls.options_from_settings(name, own, environ)
+        datasource = cls(name, typing.cast(OptionsT, options))
+        datasource._application = application
+        return datasource
 
     @classmethod
-    def options_from_settings(cls, name: str, entry: Mapping[str, Any]) -> Options:
+    def url_fields(cls) -> frozenset[str]:
+        """The keys a ``url`` setting stands for (their unset placeholders are fine
+        when a URL is given)."""
+        return cls.type_info.url_fields if cls.type_info is not None else URL_FIELDS
+
+    @classmethod
+    def options_from_settings(
+        cls, name: str, entry: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Options:
         """The typed options of one raw settings entry (placeholders resolved,
         ``*_file`` secrets read, the URL split), or a unifydb error naming the key."""
-        resolved = resolve_entry(name, entry)
+        resolved = resolve_entry(name, entry, cls.url_fields(), environ)
         resolved = read_secret_files(name, cls.options_model.secret_fields, resolved)
         resolved = cls.prepare_settings(name, resolved)
         return parse_options(cls.options_model, resolved, datasource=name, type_name=cls.type_name)
@@ -147,6 +168,13 @@ class Datasource(ABC, Generic[OptionsT]):
     def options(self) -> OptionsT:
         """The validated, typed options; their repr hides secrets."""
         return self._options
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        """The application's own keys of this entry (unifydb does not use them): the
+        ones its type declares, such as ORBIT's ``apikey_collection``, and those
+        listed in ``application_keys``."""
+        return types.MappingProxyType(self._application)
 
     @property
     def config(self) -> OptionsT:

@@ -6,10 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from unifydb.errors import ConfigurationError, NotConfiguredError
-from unifydb.settings import PlaceholderError, is_covered, resolve_placeholders
+from unifydb.settings import URL_FIELDS, PlaceholderError, is_covered, resolve_placeholders
 
 
-def resolve_entry(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_entry(
+    name: str,
+    entry: Mapping[str, Any],
+    url_fields: frozenset[str] = URL_FIELDS,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``entry`` with its placeholders resolved and empty values dropped (an empty
     value means "not given", so defaults apply).
 
@@ -21,7 +26,7 @@ def resolve_entry(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     unresolved: dict[str, list[str]] = {}
     for key, raw in entry.items():
         try:
-            value, missing = resolve_placeholders(raw)
+            value, missing = resolve_placeholders(raw, environ)
         except PlaceholderError as error:
             raise ConfigurationError(
                 str(error), datasource=name, key=key, fix="see 'Placeholders' in the README"
@@ -31,7 +36,7 @@ def resolve_entry(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         elif value != "":
             resolved[key] = value
     for key in list(unresolved):
-        if is_covered(key, resolved):
+        if is_covered(key, resolved, url_fields):
             del unresolved[key]
     if unresolved:
         variables = list(dict.fromkeys(var for missing in unresolved.values() for var in missing))
@@ -46,3 +51,43 @@ def resolve_entry(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
             "or give the key in settings",
         )
     return resolved
+
+
+def split_application_keys(
+    name: str,
+    entry: Mapping[str, Any],
+    known: frozenset[str],
+    environ: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(unifydb's keys, the application's keys) of a raw entry.
+
+    The application's keys are those its type declares (ORBIT's, such as
+    mongodb's ``apikey_collection``) and those the entry lists itself in
+    ``application_keys = [...]``; they are kept as given (placeholders
+    resolved where their variables are set) and never validated, so typo
+    detection stays on for everything else.
+    """
+    listed = entry.get("application_keys", [])
+    if isinstance(listed, str):
+        listed = [part.strip() for part in listed.split(",") if part.strip()]
+    if not isinstance(listed, (list, tuple)) or not all(isinstance(k, str) for k in listed):
+        raise ConfigurationError(
+            "must be a list of key names",
+            datasource=name,
+            key="application_keys",
+            fix='write application_keys = ["my_key", ...]',
+        )
+    keys = known | {key.lower() for key in listed}
+    own: dict[str, Any] = {}
+    application: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key == "application_keys":
+            continue
+        if key in keys:
+            try:
+                application[key] = resolve_placeholders(value, environ)[0]
+            except PlaceholderError:
+                application[key] = value
+        else:
+            own[key] = value
+    return own, application

@@ -149,11 +149,11 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         if options.isolation_level:
             kwargs["isolation_level"] = options.isolation_level
         kwargs.update(options.engine_options)
-        if isinstance(kwargs.get("poolclass"), str):
-            from .pooling import pool_class
+        from .pooling import pool_class, pool_kwargs
 
+        if isinstance(kwargs.get("poolclass"), str):
             kwargs["poolclass"] = pool_class(kwargs["poolclass"], datasource=self._name)
-        return kwargs
+        return pool_kwargs(options, kwargs)
 
     def _target(self) -> str:
         try:
@@ -194,6 +194,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             event.listen(engine, "do_connect", self._prepared_connect)
         event.listen(engine, "handle_error", self._connection_failure)
         self._track_pings(engine)
+        self._configure_connections(engine)
         self.configure_engine(engine)
         if self._logger.isEnabledFor(logging.DEBUG):
             self._logger.debug("created engine for %s", self.target())
@@ -261,6 +262,29 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def configure_engine(self, engine: Engine) -> None:
         """Hook: add event listeners (SQLite pragmas, session settings)."""
 
+    def _configure_connections(self, engine: Engine) -> None:
+        from sqlalchemy import event
+
+        from .pooling import install_pool_policies
+
+        install_pool_policies(engine, self._options)
+        milliseconds = self._options.statement_timeout
+        if milliseconds is not None:
+
+            def limit_statements(dbapi_connection: Any, record: Any) -> None:
+                self.apply_statement_timeout(dbapi_connection, milliseconds)
+
+            event.listen(engine, "connect", limit_statements)
+
+    def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
+        """Hook: limit every statement on this new connection to ``milliseconds``
+        (0: no limit), the database's own way."""
+        raise UnsupportedOperationError(
+            f"{self.type_name} has no per-statement timeout",
+            datasource=self._name,
+            fix="remove statement_timeout from this datasource's settings",
+        )
+
     def get_engine(self) -> Engine:
         """The engine, created once; it connects lazily, on first use."""
         engine = self._engine
@@ -302,6 +326,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         )
         event.listen(engine.sync_engine, "do_connect", self._async_connect_with_deadline)
         event.listen(engine.sync_engine, "handle_error", self._connection_failure)
+        self._configure_connections(engine.sync_engine)
         self.configure_engine(engine.sync_engine)
         return engine
 

@@ -20,6 +20,11 @@ class VectorDatasource(ClientDatasource[OptionsT]):
         super().__init__(name, options)
         self._vectors: Any = None
 
+    def vector_defaults(self) -> tuple[int | None, str | None]:
+        """(dimension, metric) ``vectors().create_collection()`` uses when the caller
+        gives none (from settings, e.g. Milvus's ``dim`` and ``metric_type``)."""
+        return None, None
+
     def vectors(self) -> Any:
         """The unified vector API on this datasource (one store per datasource)."""
         store = self._vectors

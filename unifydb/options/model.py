@@ -104,6 +104,11 @@ class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     secret_fields: ClassVar[tuple[str, ...]] = ()
     #: key -> function run on the raw value before validation
     preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+    #: other names a key is also known by (another project's settings) -> the key
+    aliases: ClassVar[Mapping[str, str]] = {}
+    #: keys that belong to the application, not to unifydb: kept, unvalidated,
+    #: readable as ``datasource.settings`` (``application_keys`` adds more)
+    application_keys: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def fields(cls) -> dict[str, OptionField]:

@@ -46,6 +46,7 @@ def parse_options(
     naming the datasource, the key, what it accepts and how to fix it; never the
     value (it could be a secret)."""
     fields = model.fields()
+    data = _apply_aliases(model, data, datasource=datasource)
     unknown = [key for key in data if key not in fields]
     if unknown:
         raise unknown_keys(model, unknown, datasource=datasource, type_name=type_name)
@@ -68,6 +69,49 @@ def parse_options(
     # raised outside the except blocks: the original error (whose text may quote a
     # value) is not kept as __context__
     raise problem
+
+
+def _apply_aliases(
+    model: type[Options], data: Mapping[str, Any], *, datasource: str
+) -> Mapping[str, Any]:
+    """``data`` with every alias (another project's name for a key) renamed to the
+    key; the alias and the key both given with different values is an error."""
+    aliases = {
+        alias: key
+        for cls in reversed(model.__mro__)
+        for alias, key in vars(cls).get("aliases", {}).items()
+    }
+    if not aliases or not any(alias in data for alias in aliases):
+        return data
+    fields = model.fields()
+    renamed = dict(data)
+    for alias, key in aliases.items():
+        if alias not in renamed:
+            continue
+        value = renamed.pop(alias)
+        if key in renamed and not _same(renamed[key], value, fields[key]):
+            raise ConfigurationError(
+                f"both {key!r} and {alias!r} (another name for it) are given, with different "
+                "values",
+                datasource=datasource,
+                key=alias,
+                fix=f"keep one of them: {alias!r} is read as {key!r}",
+            )
+        renamed[key] = value
+    return renamed
+
+
+def _same(first: Any, second: Any, field: OptionField) -> bool:
+    """Whether two raw values mean the same for ``field`` ("10" and 10.0 for a number)."""
+
+    def typed(value: Any) -> Any:
+        coerced = _coerce(value, field.annotation, field.name)
+        return msgspec.convert(coerced, field.annotation, strict=False, dec_hook=decode)
+
+    try:
+        return bool(typed(first) == typed(second))
+    except (ValueError, TypeError, msgspec.ValidationError):
+        return bool(first == second)
 
 
 def _prepare(model: type[Options], field: OptionField, value: Any) -> Any:

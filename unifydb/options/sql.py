@@ -7,7 +7,16 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import Meta
 
-from .model import OptionError, Options, Port, PositiveFloat, PositiveInt, Secret, doc
+from .model import (
+    NonNegativeInt,
+    OptionError,
+    Options,
+    Port,
+    PositiveFloat,
+    PositiveInt,
+    Secret,
+    doc,
+)
 
 
 def _upper_isolation(value: Any) -> Any:
@@ -31,6 +40,27 @@ class SQLOptions(Options, kw_only=True, frozen=True):
     ] = None
     pool_pre_ping: Annotated[bool, doc("Test a pooled connection before handing it out.")] = True
     pool_use_lifo: bool | None = None
+    use_connection_pool: Annotated[
+        bool, doc("false: open a new connection for every use (SQLAlchemy's NullPool).")
+    ] = True
+    min_pool_size: Annotated[
+        NonNegativeInt | None,
+        doc(
+            "Connections opened in the background at first use and kept in the pool "
+            "(pool_size grows to it when smaller)."
+        ),
+    ] = None
+    idle_timeout: Annotated[
+        PositiveFloat | None,
+        doc("Seconds a pooled connection may sit unused; an older one is replaced at checkout."),
+    ] = None
+    statement_timeout: Annotated[
+        NonNegativeInt | None,
+        doc(
+            "Milliseconds a statement may run, set the database's own way on every "
+            "connection (0: no limit)."
+        ),
+    ] = None
     echo: bool | Literal["debug"] = False
     echo_pool: bool | Literal["debug"] = False
     isolation_level: Annotated[
@@ -41,6 +71,13 @@ class SQLOptions(Options, kw_only=True, frozen=True):
         dict[str, Any], doc("Any other sqlalchemy.create_engine() keyword.")
     ] = {}
     query: Annotated[dict[str, str], doc("Extra URL query parameters.")] = {}
+    models: Annotated[
+        str | None,
+        doc(
+            "The application's models as module:attribute (e.g. myapp.models:Base.metadata), "
+            "for `unifydb migrate check`."
+        ),
+    ] = None
     replicas: Annotated[
         list[dict[str, Any] | str],
         doc(
@@ -51,6 +88,12 @@ class SQLOptions(Options, kw_only=True, frozen=True):
 
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "url")
     preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"isolation_level": _upper_isolation}
+    #: ORBIT's names for keys unifydb has under another name
+    aliases: ClassVar[Mapping[str, str]] = {
+        "connection_timeout": "timeout",
+        "max_connection_lifetime": "pool_recycle",
+        "validate_on_borrow": "pool_pre_ping",
+    }
 
 
 class ServerSQLOptions(SQLOptions, kw_only=True, frozen=True):

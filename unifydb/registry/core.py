@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from unifydb.errors import UnifyDBError
@@ -64,8 +64,12 @@ class Registry(SettingsView):
     named by ``UNIFYDB_SETTINGS``).
     """
 
-    def __init__(self, settings: Any = None) -> None:
+    def __init__(
+        self, settings: Any = None, *, env_file: str | os.PathLike[str] | None = None
+    ) -> None:
         self._source = settings
+        self._env_file = env_file
+        self._environ: Mapping[str, str] | None = None
         self._entries: dict[str, Any] | None = None
         self._datasources: dict[str, Datasource[Any]] = {}
         self._engines: dict[str, Engine] = {}
@@ -103,7 +107,7 @@ class Registry(SettingsView):
         type_name = self.type_of(key)
         cls = load_type(type_name, datasource=key)
         settings = {option: value for option, value in entry.items() if option != "type"}
-        return cls.from_settings(key, settings)
+        return cls.from_settings(key, settings, self.environ)
 
     def get_engine(self, name: str) -> Engine:
         """The SQLAlchemy engine of a SQL datasource, created once (lazy: no connection yet)."""

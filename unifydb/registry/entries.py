@@ -37,10 +37,24 @@ class EntryInfo:
     driver_installed: bool | None
     missing_variables: tuple[str, ...]
     problem: str | None = None
+    #: the settings' validation error (an entry ``unifydb show`` would refuse)
+    invalid: str | None = None
 
     @property
     def configured(self) -> bool:
-        return not self.missing_variables and self.problem is None
+        return not self.missing_variables and self.problem is None and self.invalid is None
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``not_configured`` (variables unset), ``unknown_type``,
+        ``invalid`` (the settings do not validate) or ``error`` (anything else)."""
+        if self.missing_variables:
+            return "not_configured"
+        if not self.known_type and self.problem is not None and self.type != "?":
+            return "unknown_type"
+        if self.problem is not None:
+            return "error"
+        return "invalid" if self.invalid is not None else "ok"
 
 
 # ----------------------------------------------------------------------------- registry
@@ -50,8 +64,22 @@ class SettingsView:
     """What a :class:`~unifydb.Registry` knows from its settings alone."""
 
     _source: Any
+    _env_file: Any
+    _environ: Mapping[str, str] | None
     _entries: dict[str, Any] | None
     _lock: threading.Lock
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The variables placeholders and ``UNIFYDB_*`` overrides come from: the
+        process's environment over the ``env_file`` (``--env-file``, or
+        ``UNIFYDB_ENV_FILE``), read once, when first needed."""
+        environ = self._environ
+        if environ is None:
+            from unifydb.settings import environment
+
+            environ = self._environ = environment(self._env_file)
+        return environ
 
     # ------------------------------------------------------------------ settings
 
@@ -64,7 +92,7 @@ class SettingsView:
                 if self._entries is None:
                     from unifydb.settings import from_source
 
-                    self._entries = from_source(self._source)
+                    self._entries = from_source(self._source, self.environ)
                 entries = self._entries
         return entries
 
@@ -112,7 +140,7 @@ class SettingsView:
                 key="type",
                 fix=f"set type to one of {', '.join(available_types())}",
             )
-        missing = missing_variables(declared)
+        missing = missing_variables(declared, self.environ)
         if missing:
             raise NotConfiguredError(
                 f"not configured: environment variable {missing[0]} is not set",
@@ -122,7 +150,7 @@ class SettingsView:
                 fix=f"export {missing[0]}=...",
             )
         try:
-            resolved, _ = resolve_placeholders(declared)
+            resolved, _ = resolve_placeholders(declared, self.environ)
         except PlaceholderError as error:
             raise ConfigurationError(
                 str(error),
@@ -133,8 +161,13 @@ class SettingsView:
         # an empty value means "not given" here as everywhere: the name is the type
         return canonical_type(resolved if resolved.strip() else name)
 
-    def inspect(self, name: str) -> EntryInfo:
-        """Type, driver and placeholder state of one datasource, without building it."""
+    def inspect(self, name: str, *, validate: bool = True) -> EntryInfo:
+        """Type, driver, placeholder and validation state of one datasource.
+
+        Connects nothing and imports no driver; with ``validate`` (the default)
+        the settings are validated as :meth:`build` would, which imports the
+        type's implementation module (not its driver).
+        """
         key = name.lower()
         try:
             entry = self.entry(key)
@@ -151,7 +184,7 @@ class SettingsView:
             # the driver this datasource's settings pick (sqlserver's dbapi, a
             # Milvus Lite file), read without resolving what cannot be resolved
             try:
-                settings, _ = resolve_placeholders(entry)
+                settings, _ = resolve_placeholders(entry, self.environ)
             except PlaceholderError:
                 settings = entry  # reported below, with the key
             extra = info.extra
@@ -164,8 +197,26 @@ class SettingsView:
             except UnifyDBError as error:
                 return EntryInfo(key, type_name, True, None, None, (), problem=str(error))
         try:
-            missing = tuple(unresolved_variables(entry))
+            missing = tuple(unresolved_variables(entry, _url_fields(type_name), self.environ))
         except PlaceholderError as error:
             return EntryInfo(key, type_name, known, extra, installed, (), problem=str(error))
         problem = None if known else f"unknown type {type_name!r}"
-        return EntryInfo(key, type_name, known, extra, installed, missing, problem)
+        invalid = None
+        if validate and known and not missing:
+            try:
+                self.build(key)
+            except NotConfiguredError as error:  # a variable unset where it matters
+                missing = tuple(error.missing)
+            except UnifyDBError as error:
+                invalid = str(error)
+        return EntryInfo(key, type_name, known, extra, installed, missing, problem, invalid)
+
+    def build(self, name: str) -> Any:  # the Registry's
+        raise NotImplementedError
+
+
+def _url_fields(type_name: str) -> frozenset[str]:
+    from unifydb.settings import URL_FIELDS
+
+    info = type_info(type_name)
+    return info.url_fields if info is not None else URL_FIELDS

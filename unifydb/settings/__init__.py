@@ -12,8 +12,16 @@ resolve when a datasource is first used (:func:`resolve_placeholders`), so an
 unset variable of an unused datasource is no error.
 """
 
+from .dotenv import ENV_FILE_VAR, environment, read_env_file
 from .envvars import EnvText, apply_env_overrides
-from .files import from_source, load_files, read_text_file, settings_files
+from .files import (
+    explain_empty,
+    from_source,
+    load_files,
+    read_text_file,
+    settings_files,
+    source_files,
+)
 from .limits import (
     DEFAULT_ENVIRONMENT,
     DEFAULT_FILES,
@@ -43,6 +51,7 @@ __all__ = [
     "DEFAULT_FILES",
     "ENVIRONMENT_ENV_VAR",
     "ENV_DATASOURCES_PREFIX",
+    "ENV_FILE_VAR",
     "ENV_PREFIX",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
@@ -54,6 +63,8 @@ __all__ = [
     "PlaceholderError",
     "apply_env_overrides",
     "check_placeholders",
+    "environment",
+    "explain_empty",
     "from_source",
     "is_covered",
     "load_files",
@@ -61,8 +72,10 @@ __all__ = [
     "merge_environments",
     "missing_variables",
     "placeholder_variables",
+    "read_env_file",
     "read_text_file",
     "resolve_placeholders",
     "settings_files",
+    "source_files",
     "unresolved_variables",
 ]

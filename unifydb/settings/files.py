@@ -29,14 +29,17 @@ from .limits import (
 from .tree import _plain, merge_environments
 
 
-def settings_files(cwd: Path | None = None) -> tuple[list[Path], bool]:
+def settings_files(
+    cwd: Path | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[list[Path], bool]:
     """The files to load, and whether the user named them explicitly.
 
     ``UNIFYDB_SETTINGS`` (comma-separated) wins; otherwise ``settings.toml`` and
     ``.secrets.toml`` in the current directory, where they exist.
     """
+    env = os.environ if environ is None else environ
     base = cwd or Path.cwd()
-    named = os.environ.get(SETTINGS_ENV_VAR, "").strip()
+    named = env.get(SETTINGS_ENV_VAR, "").strip()
     if named:
         return [_absolute(part.strip(), base) for part in named.split(",") if part.strip()], True
     return [base / name for name in DEFAULT_FILES if (base / name).is_file()], False
@@ -48,7 +51,10 @@ def _absolute(path: str, base: Path) -> Path:
 
 
 def load_files(
-    paths: Iterable[str | os.PathLike[str]], *, apply_env: bool = True
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    apply_env: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Read settings files with dynaconf and return the ``datasources`` tree.
 
@@ -57,8 +63,12 @@ def load_files(
     (``[default.datasources.x]``, ``[production.datasources.x]``); both kinds
     merge, with the active environment (``UNIFYDB_ENV``, default
     "development") over the flat tables over ``default``, and ``global`` last.
+
+    A file's top-level ``import:`` list (ORBIT's ``config.yaml`` pulls in its
+    ``datasources.yaml`` so) loads the files it names first, relative to it.
     """
-    files = [Path(p) for p in paths]
+    env = os.environ if environ is None else environ
+    files = with_imports([Path(p) for p in paths])
     texts = [_check_readable(path) for path in files]
     tree: dict[str, Any] = {}
     plain = _plain_toml(files, texts)
@@ -92,10 +102,99 @@ def load_files(
             # raised outside the except block: the parser's own error, which can
             # quote values from the file (a password, say), is not kept as context
             raise problem
-    datasources = merge_environments(tree, os.environ.get(ENVIRONMENT_ENV_VAR))
+    datasources = merge_environments(tree, env.get(ENVIRONMENT_ENV_VAR))
     if apply_env:
-        datasources = apply_env_overrides(datasources)
+        datasources = apply_env_overrides(datasources, env)
     return datasources
+
+
+#: how deep ``import:`` lists may nest
+MAX_IMPORT_DEPTH = 16
+
+
+def with_imports(files: list[Path], seen: set[Path] | None = None, depth: int = 0) -> list[Path]:
+    """``files`` with the files their ``import:`` lists name before them (each
+    once, relative to the file naming it)."""
+    seen = set() if seen is None else seen
+    result: list[Path] = []
+    for path in files:
+        _check_readable(path)  # a NUL in the path, a missing file: its own clear error
+        key = path.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        imported = _imports_of(path)
+        if imported:
+            if depth >= MAX_IMPORT_DEPTH:
+                raise SettingsFileError(
+                    f"settings file {str(path)!r} imports files more than "
+                    f"{MAX_IMPORT_DEPTH} levels deep (or imports itself)",
+                    fix="flatten the import: lists",
+                )
+            result += with_imports([path.parent / name for name in imported], seen, depth + 1)
+        result.append(path)
+    return result
+
+
+def _imports_of(path: Path) -> list[str]:
+    """The top-level ``import:`` list of a settings file (empty when it has none)."""
+    text = _check_readable(path)
+    if "import" not in text:
+        return []
+    tree = _parse_top_level(path, text)
+    names = tree.get("import") if isinstance(tree, dict) else None
+    if names is None:
+        return []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise SettingsFileError(
+            f"the 'import' key of {str(path)!r} must be a list of file names",
+            key="import",
+            fix='write import: ["datasources.yaml", ...] (paths relative to this file)',
+        )
+    return names
+
+
+def _parse_top_level(path: Path, text: str) -> Any:
+    """The file parsed as plain data, or {} when it does not parse (the real load
+    reports that, with its own wording)."""
+    import json
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        if suffix == ".json":
+            return json.loads(text)
+        yaml: Any = importlib.import_module("dynaconf.vendor.ruamel.yaml")
+        return yaml.YAML(typ="safe", pure=True).load(text)
+    except Exception:  # reported by the real load
+        return {}
+
+
+def explain_empty(paths: Iterable[str | os.PathLike[str]]) -> str:
+    """Why settings files hold no datasource: what their top level has instead."""
+    files = [Path(p) for p in paths]
+    if not files:
+        return (
+            "no datasources configured: no settings file here (create settings.toml, see "
+            "the README, or set UNIFYDB_SETTINGS)"
+        )
+    found: list[str] = []
+    for path in with_imports(files):
+        tree = _parse_top_level(path, _check_readable(path))
+        if isinstance(tree, dict):
+            found += [str(key) for key in tree if str(key) != "import"]
+    keys = ", ".join(dict.fromkeys(found)) or "nothing"
+    return (
+        f"no datasources configured: no 'datasources' table in {', '.join(map(str, files))} "
+        f"(top-level keys: {keys}); "
+        "datasources go under a 'datasources' key, in this file or a file it imports "
+        "(import: [...])"
+    )
 
 
 def _plain_toml(files: list[Path], texts: list[str]) -> dict[str, Any] | None:
@@ -312,29 +411,37 @@ def _unquoted(text: str) -> str:
     return re.sub(r"'[^']*'|\"[^\"]*\"", hide, text)
 
 
-def from_source(source: Any) -> dict[str, Any]:
+def source_files(source: Any, environ: Mapping[str, str] | None = None) -> list[Path] | None:
+    """The files a :class:`unifydb.Registry` source stands for (None: not files)."""
+    if source is None:
+        return settings_files(environ=environ)[0]
+    if isinstance(source, (str, os.PathLike)):
+        return [Path(source)]
+    if isinstance(source, (list, tuple)) and all(
+        isinstance(item, (str, os.PathLike)) for item in source
+    ):
+        return [Path(item) for item in source]
+    return None
+
+
+def from_source(source: Any, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ``datasources`` tree from whatever :class:`unifydb.Registry` was given.
 
     ``None`` loads the default files; a path or list of paths loads those; a
     Dynaconf object or any mapping with a ``datasources`` key is read as-is.
+    ``environ`` (default: the process's) holds the ``UNIFYDB_*`` variables.
     """
-    if source is None:
-        paths, _ = settings_files()
-        return load_files(paths)
-    if isinstance(source, (str, os.PathLike)):
-        return load_files([source])
-    if isinstance(source, (list, tuple)) and all(
-        isinstance(item, (str, os.PathLike)) for item in source
-    ):
-        return load_files(source)
+    env = os.environ if environ is None else environ
+    files = source_files(source, env)
+    if files is not None:
+        return load_files(files, environ=env)
     if hasattr(source, "as_dict") and callable(source.as_dict):  # a Dynaconf / LazySettings
         return merge_environments(
-            _plain(source.as_dict(), where="the settings object"),
-            os.environ.get(ENVIRONMENT_ENV_VAR),
+            _plain(source.as_dict(), where="the settings object"), env.get(ENVIRONMENT_ENV_VAR)
         )
     if isinstance(source, Mapping):
         return merge_environments(
-            _plain(source, where="the settings mapping"), os.environ.get(ENVIRONMENT_ENV_VAR)
+            _plain(source, where="the settings mapping"), env.get(ENVIRONMENT_ENV_VAR)
         )
     raise SettingsFileError(
         f"Registry(settings=...) got a {type(source).__name__}",

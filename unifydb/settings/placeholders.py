@@ -70,17 +70,30 @@ def missing_variables(value: Any, environ: Mapping[str, str] | None = None) -> l
 URL_FIELDS = frozenset({"host", "port", "database", "username", "password"})
 
 
-def is_covered(key: str, given: Mapping[str, Any]) -> bool:
-    """Whether another given key provides ``key``: ``<key>_file``, or a ``url`` for URL fields.
+#: the keys a whole connection URL may be given in
+URL_KEYS = ("url", "connection_string")
 
-    A key whose placeholder is unset is no problem then.
+
+def is_covered(key: str, given: Mapping[str, Any], url_fields: frozenset[str] = URL_FIELDS) -> bool:
+    """Whether another given key provides ``key``, so that an unset placeholder of
+    ``key`` is no problem: its ``<key>_file`` twin; a URL, for the fields a URL
+    holds (``url_fields``); and the other way round, the host, for a URL.
+
+    So a datasource written with both forms (ORBIT's mongodb: a connection
+    string *or* host, port, user...) needs only the variables of one of them.
     """
     if given.get(f"{key}_file") not in (None, ""):
         return True
-    return bool(given.get("url")) and key in URL_FIELDS
+    if key in url_fields and any(given.get(url) for url in URL_KEYS):
+        return True
+    return key in URL_KEYS and given.get("host") not in (None, "")
 
 
-def unresolved_variables(entry: Mapping[str, Any]) -> list[str]:
+def unresolved_variables(
+    entry: Mapping[str, Any],
+    url_fields: frozenset[str] = URL_FIELDS,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
     """Unset variables an entry really needs (those of covered keys left out).
 
     A malformed placeholder raises :class:`PlaceholderError`.
@@ -88,7 +101,7 @@ def unresolved_variables(entry: Mapping[str, Any]) -> list[str]:
     resolved: dict[str, Any] = {}
     unresolved: dict[str, list[str]] = {}
     for key, raw in entry.items():
-        value, missing = resolve_placeholders(raw)
+        value, missing = resolve_placeholders(raw, environ)
         if missing:
             unresolved[str(key)] = missing
         elif value != "":
@@ -96,7 +109,7 @@ def unresolved_variables(entry: Mapping[str, Any]) -> list[str]:
     needed = [
         var
         for key, missing in unresolved.items()
-        if not is_covered(key, resolved)
+        if not is_covered(key, resolved, url_fields)
         for var in missing
     ]
     return list(dict.fromkeys(needed))

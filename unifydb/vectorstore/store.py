@@ -79,15 +79,32 @@ class VectorStore(InputChecks, ABC):
     # ------------------------------------------------------------------ collections
 
     def create_collection(
-        self, name: str, *, dimension: int, metric: Metric = "cosine", exist_ok: bool = True
+        self,
+        name: str,
+        *,
+        dimension: int | None = None,
+        metric: Metric | None = None,
+        exist_ok: bool = True,
     ) -> None:
         """Create ``name`` for vectors of ``dimension`` floats, compared by ``metric``.
 
-        With ``exist_ok`` an existing collection of the same dimension and metric
-        is fine; one with another dimension or metric raises
+        Without them, the datasource's defaults from settings apply (Milvus's
+        ``dim`` and ``metric_type``); the metric defaults to cosine. With
+        ``exist_ok`` an existing collection of the same dimension and metric is
+        fine; one with another dimension or metric raises
         :class:`CollectionExistsError` either way.
         """
         self._check_name(name)
+        defaults = getattr(self._datasource, "vector_defaults", lambda: (None, None))()
+        if dimension is None:
+            dimension = defaults[0]
+            if dimension is None:
+                raise self.input_error(
+                    "no dimension given, and the datasource sets no default",
+                    fix="pass dimension=<length of your vectors>, or set 'dim' in settings",
+                )
+        if metric is None:
+            metric = defaults[1] or "cosine"
         if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
             raise self.input_error(
                 f"dimension must be a positive whole number, not {dimension!r}",

@@ -96,6 +96,11 @@ class OracleDatasource(SQLDatasource[OracleOptions]):
             args["wallet_password"] = options.wallet_password.get_secret_value()
         return args
 
+    def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
+        # python-oracledb bounds every round trip by call_timeout (milliseconds)
+        connection = getattr(dbapi_connection, "_connection", dbapi_connection)
+        connection.call_timeout = int(milliseconds)
+
     def bound_statement(self, dbapi_connection: Any, timeout: float) -> None:
         # python-oracledb bounds every round trip by call_timeout (milliseconds)
         dbapi_connection.call_timeout = int(timeout * 1000)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from unifydb.base import SQLDatasource
-from unifydb.errors import ConfigurationError
-from unifydb.options import SQLOptions, doc
+from unifydb.errors import ConfigurationError, DatasourceConnectionError
+from unifydb.options import OptionError, SQLOptions, doc
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -23,8 +24,25 @@ class SQLiteOptions(SQLOptions, kw_only=True, frozen=True):
         doc("PRAGMA journal_mode; 'wal' lets readers run beside a writer."),
     ] = None
     synchronous: Literal["off", "normal", "full", "extra"] | None = None
-    create_dirs: Annotated[bool, doc("Create the file's folder when missing.")] = True
+    create: Annotated[
+        bool,
+        doc(
+            "false: a missing database file is an error (on connect too), not a new "
+            "empty database. A health check never creates one either way."
+        ),
+    ] = True
+    create_dirs: Annotated[
+        bool, doc("Create the file's folder when missing, at the first connect.")
+    ] = True
     pool_recycle: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.statement_timeout:
+            raise OptionError(
+                "SQLite has no per-statement timeout (its 'timeout' is how long a writer "
+                "waits for a lock)",
+                "statement_timeout",
+            )
 
 
 class SQLiteDatasource(SQLDatasource[SQLiteOptions]):
@@ -66,22 +84,56 @@ class SQLiteDatasource(SQLDatasource[SQLiteOptions]):
     def bound_connects(self) -> bool:
         return False  # a local file: lock waits are bounded by sqlite's own timeout
 
+    def path(self) -> Path | None:
+        """The database file (None in memory), relative paths against the working directory."""
+        return None if self.in_memory else Path(self.options.database).expanduser()
+
     def _initialize(self) -> None:
-        if not self.in_memory and self.options.create_dirs:
-            folder = Path(self.options.database).expanduser().parent
+        path = self.path()
+        if path is not None:
+            _check_folder(self.name, path.parent)  # creates nothing: a check must not
+        super()._initialize()
+
+    def prepare_connect(self, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        path = self.path()
+        if path is None or path.exists():
+            return
+        if not self.options.create:
+            raise self._not_found(path)
+        if self.options.create_dirs and not path.parent.exists():
             reason = None
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(parents=True, exist_ok=True)
             except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
                 reason = getattr(error, "strerror", None) or type(error).__name__
             if reason is not None:
                 raise ConfigurationError(
-                    f"cannot create the folder {str(folder)!r}: {reason}",
+                    f"cannot create the folder {str(path.parent)!r}: {reason}",
                     datasource=self.name,
                     key="database",
                     fix="check the path, or create the folder and set create_dirs = false",
                 )
-        super()._initialize()
+
+    def _probe(self, timeout: float) -> str | None:
+        path = self.path()
+        if path is not None and not path.exists():
+            # connecting would create an empty database (and its folder)
+            raise self._not_found(path)
+        return super()._probe(timeout)
+
+    def _not_found(self, path: Path) -> DatasourceConnectionError:
+        where = (
+            ""
+            if path.is_absolute()
+            else f", resolved against the working directory {os.getcwd()!r}"
+        )
+        return DatasourceConnectionError(
+            f"database file not found: {str(path)!r}{where}",
+            datasource=self.name,
+            key="database",
+            fix="check the path (or run from the directory it is relative to); a first "
+            "connect creates the file unless create = false",
+        )
 
     def configure_engine(self, engine: Engine) -> None:
         from sqlalchemy import event
@@ -109,3 +161,22 @@ class SQLiteDatasource(SQLDatasource[SQLiteOptions]):
 
     def _target(self) -> str:
         return f"sqlite:///{self.options.database}" if not self.in_memory else "sqlite://"
+
+
+def _check_folder(name: str, folder: Path) -> None:
+    """Refuse a database path whose folder cannot exist (its nearest existing
+    ancestor is a file or a device), without creating anything."""
+    existing = folder
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        usable = existing.is_dir()
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        usable = False
+    if not usable:
+        raise ConfigurationError(
+            f"cannot create the folder {str(folder)!r}: {str(existing)!r} is not a directory",
+            datasource=name,
+            key="database",
+            fix="check the path of the database file",
+        )

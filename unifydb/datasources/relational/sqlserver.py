@@ -138,6 +138,16 @@ class SQLServerDatasource(SQLDatasource[SQLServerOptions]):
     def async_connect_args(self) -> dict[str, Any]:
         return {"timeout": max(1, math.ceil(self.timeout))}
 
+    def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
+        # the query timeout of pyodbc (SQL_ATTR_QUERY_TIMEOUT) and pymssql is in
+        # whole seconds; 0 means none
+        seconds = math.ceil(milliseconds / 1000)
+        connection = getattr(dbapi_connection, "_connection", dbapi_connection)
+        if self.uses_pymssql:
+            connection._conn.query_timeout = seconds
+        else:
+            connection.timeout = seconds
+
     def bound_statement(self, dbapi_connection: Any, timeout: float) -> None:
         if not self.uses_pymssql:
             # pyodbc's query timeout (SQL_ATTR_QUERY_TIMEOUT), in whole seconds

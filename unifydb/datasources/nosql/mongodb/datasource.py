@@ -58,6 +58,10 @@ class MongoDBDatasource(ClientDatasource[MongoDBOptions]):
             ("app_name", "appname"),
             ("max_pool_size", "maxPoolSize"),
             ("min_pool_size", "minPoolSize"),
+            ("retry_writes", "retryWrites"),
+            ("w", "w"),
+            ("wait_queue_timeout_ms", "waitQueueTimeoutMS"),
+            ("server_selection_timeout_ms", "serverSelectionTimeoutMS"),
         ):
             value = getattr(options, key)
             if value is not None:

@@ -11,12 +11,21 @@ from unifydb.options import (
     Options,
     Port,
     PositiveFloat,
+    PositiveInt,
     Secret,
     doc,
     split_list,
 )
 
 from .urls import SENSITIVE_OPTION, check_url
+
+
+def _write_concern(value: Any) -> Any:
+    """``w``: a number of nodes ("2" from an environment variable is 2), or a tag
+    such as "majority"."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
 
 
 class MongoDBOptions(Options, kw_only=True, frozen=True):
@@ -47,13 +56,26 @@ class MongoDBOptions(Options, kw_only=True, frozen=True):
         PositiveFloat | None,
         doc("Seconds a single operation may wait on the socket (unset: no limit)."),
     ] = None
+    retry_writes: Annotated[bool | None, doc("Retry a write once after a network error.")] = None
+    w: Annotated[int | str | None, doc("Write concern: a number of nodes, or 'majority'.")] = None
+    wait_queue_timeout_ms: Annotated[
+        NonNegativeInt | None, doc("Milliseconds to wait for a free pooled connection.")
+    ] = None
+    server_selection_timeout_ms: Annotated[
+        PositiveInt | None,
+        doc("Milliseconds to find a server (default: timeout, in milliseconds)."),
+    ] = None
     client_options: Annotated[dict[str, Any], doc("Any other MongoClient keyword argument.")] = {}
 
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "url")
     preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
         "host": split_list,
         "url": check_url,
+        "w": _write_concern,
     }
+    aliases: ClassVar[Mapping[str, str]] = {"connection_string": "url"}
+    #: ORBIT keeps the name of its API-key collection here
+    application_keys: ClassVar[frozenset[str]] = frozenset({"apikey_collection"})
 
     def __post_init__(self) -> None:
         if self.url is None and not self.host:

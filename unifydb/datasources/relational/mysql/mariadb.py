@@ -41,6 +41,13 @@ class MariaDBDatasource(MySQLFamily[MariaDBOptions]):
             args["ssl_verify_cert"] = options.ssl_mode in ("verify_ca", "verify_identity")
         return args
 
+    def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET SESSION max_statement_time = {milliseconds / 1000:g}")
+        finally:
+            cursor.close()
+
     def socket_fd(self, dbapi_connection: Any) -> int | None:
         # the connector has no fileno(); it exposes its socket this way
         try:

@@ -58,11 +58,29 @@ class MySQLFamily(SQLDatasource[MyOptionsT]):
         return args
 
 
+def _execute(dbapi_connection: Any, statement: str) -> Any:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+        return cursor.fetchone() if cursor.description else None
+    finally:
+        cursor.close()
+
+
 class MySQLDatasource(MySQLFamily[MySQLOptions]):
     type_name = "mysql"
     drivername = "mysql+mysqldb"
     url_dialects = frozenset({"mysql"})
     url_drivers = frozenset({"mysqldb", "asyncmy"})
+
+    def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
+        # MySQL limits SELECTs in milliseconds; a MariaDB server (which the mysql
+        # type reaches as well) limits every statement, in seconds
+        version = _execute(dbapi_connection, "SELECT VERSION()")
+        if version and "mariadb" in str(version[0]).lower():
+            _execute(dbapi_connection, f"SET SESSION max_statement_time = {milliseconds / 1000:g}")
+        else:
+            _execute(dbapi_connection, f"SET SESSION max_execution_time = {int(milliseconds)}")
 
     def url_query(self) -> dict[str, str]:
         query = {"charset": self.options.charset}

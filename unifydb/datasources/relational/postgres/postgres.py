@@ -66,6 +66,14 @@ class PostgresFamily(SQLDatasource[PgOptionsT]):
     def uses_prepared_statements(self) -> bool:
         return self.options.prepared_statements
 
+    def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET statement_timeout = {int(milliseconds)}")
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # a SET inside the driver's transaction must outlive it
+
     def connect_args(self) -> dict[str, Any]:
         options = self.options
         # libpq rounds connect_timeout down and treats anything below 2 as 2

@@ -58,7 +58,7 @@ class ChromaDatasource(VectorDatasource[ChromaOptions]):
     @property
     def mode(self) -> Mode:
         options = self.options
-        if options.host:
+        if options.host and options.use_local is not True:
             return "http"
         return "persistent" if options.path else "memory"
 

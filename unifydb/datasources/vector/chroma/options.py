@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from unifydb.options import Options, Port, Secret, doc
+from unifydb.options import OptionError, Options, Port, Secret, doc
 
 TokenHeader = Literal["Authorization", "X-Chroma-Token"]
 
@@ -38,6 +38,13 @@ def _ascii_headers(value: Any) -> Any:
 
 
 class ChromaOptions(Options, kw_only=True, frozen=True):
+    use_local: Annotated[
+        bool | None,
+        doc(
+            "true: an embedded Chroma (at path, or in memory); host and port are then "
+            "ignored. false: the server at host and port. Unset: host decides."
+        ),
+    ] = None
     path: Annotated[
         str | None,
         doc(
@@ -73,6 +80,14 @@ class ChromaOptions(Options, kw_only=True, frozen=True):
         "token": _ascii_token,
         "headers": _ascii_headers,
     }
+    #: ORBIT's name for path
+    aliases: ClassVar[Mapping[str, str]] = {"db_path": "path"}
+    #: ORBIT's: which embedding service fills this store
+    application_keys: ClassVar[frozenset[str]] = frozenset({"embedding_provider"})
+
+    def __post_init__(self) -> None:
+        if self.use_local is False and not self.host:
+            raise OptionError("use_local = false means a Chroma server: set host", "host")
 
     def redacted(self) -> dict[str, Any]:
         data = super().redacted()

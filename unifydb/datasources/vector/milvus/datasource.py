@@ -25,7 +25,7 @@ from unifydb.base import VectorDatasource, error_chain
 from unifydb.errors import UnifyDBError
 
 from .lite import acquire_lite, release_lite
-from .options import MilvusOptions, without_userinfo
+from .options import METRICS, MilvusOptions, without_userinfo
 from .store import MilvusVectorStore
 
 
@@ -51,7 +51,7 @@ class MilvusDatasource(VectorDatasource[MilvusOptions]):
         if not self.is_lite:
             return None
         # absolute, because milvus_lite keeps one server per path
-        return Path(os.path.abspath(os.path.expanduser(self.options.uri)))
+        return Path(os.path.abspath(os.path.expanduser(self.options.address)))
 
     def in_process_store(self) -> Path | None:
         return self.lite_path()
@@ -60,16 +60,20 @@ class MilvusDatasource(VectorDatasource[MilvusOptions]):
         path = self.lite_path()
         if path is not None:
             return f"milvus-lite:///{path.as_posix().lstrip('/')}"
-        uri = without_userinfo(self.options.uri)
+        uri = without_userinfo(self.options.address)
         db_name = self.options.db_name
         return f"milvus+{uri.rstrip('/')}" + (f" (database {db_name})" if db_name else "")
 
     def secrets(self) -> list[str]:
         values = super().secrets()
-        password = urlsplit(self.options.uri).password if not self.is_lite else None
+        password = urlsplit(self.options.address).password if not self.is_lite else None
         if password:
             values.append(password)
         return values
+
+    def vector_defaults(self) -> tuple[int | None, str | None]:
+        options = self.options
+        return options.dim, METRICS.get(options.metric_type or "")
 
     def is_timeout(self, error: BaseException) -> bool:
         return super().is_timeout(error) or _is_timeout(error)
@@ -81,7 +85,7 @@ class MilvusDatasource(VectorDatasource[MilvusOptions]):
         options = self.options
         path = self.lite_path()
         kwargs: dict[str, Any] = {
-            "uri": str(path) if path is not None else options.uri,
+            "uri": str(path) if path is not None else options.address,
             "timeout": self.timeout,
             # a channel of our own, closed by close(); shared ones are never closed
             "dedicated": True,

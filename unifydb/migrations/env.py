@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError, NotConfiguredError
+from unifydb.errors import ConfigurationError, NotConfiguredError
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL
 
-    from .registry import Registry
+    from unifydb.registry import Registry
 
 DATASOURCE_ENV_VAR = "UNIFYDB_MIGRATE_DATASOURCE"
 DEFAULT_DIRECTORY = "migrations"
@@ -61,7 +60,7 @@ def run_migrations(
     if registry is None:
         registry = context.config.attributes.get("unifydb.registry")
     if registry is None:
-        from .registry import default_registry
+        from unifydb.registry import default_registry
 
         registry = default_registry()
     name = datasource or datasource_name(context)
@@ -74,12 +73,28 @@ def run_migrations(
 
 
 def _run_online(context: Any, registry: Registry, name: str, options: dict[str, Any]) -> None:
+    # `unifydb migrate` hands over the connection it holds (the cookbook's name)
+    given = context.config.attributes.get("connection")
+    if given is not None:
+        options.setdefault("render_as_batch", given.dialect.name == "sqlite")
+        context.configure(connection=given, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     engine = registry.get_engine(name)
     options.setdefault("render_as_batch", engine.dialect.name == "sqlite")
+    options.setdefault("transaction_per_migration", commits_ddl(engine.dialect.name))
     with engine.connect() as connection:
         context.configure(connection=connection, **options)
         with context.begin_transaction():
             context.run_migrations()
+
+
+def commits_ddl(dialect_name: str) -> bool:
+    """Whether the database commits each DDL statement by itself (MySQL, MariaDB,
+    Oracle): there, each revision runs in its own transaction, so the version
+    table records every revision that completed."""
+    return dialect_name in ("mysql", "mariadb", "oracle")
 
 
 def _run_offline(context: Any, registry: Registry, name: str, options: dict[str, Any]) -> None:
@@ -108,8 +123,8 @@ def offline_url(registry: Registry, name: str) -> URL:
     """
     from sqlalchemy.engine import URL
 
-    from .base import SQLDatasource
-    from .registry import load_type
+    from unifydb.base import SQLDatasource
+    from unifydb.registry import load_type
 
     try:
         datasource = registry.build(name)
@@ -161,73 +176,3 @@ def assume_server_version(dialect: Any, version: str) -> None:
         dialect.supports_native_boolean = info >= (23,)
         dialect._supports_oracle_json = info >= (21,)
         dialect.supports_identity_columns = info >= (12,)
-
-
-# ----------------------------------------------------------------------------- command API
-
-
-def find_directory(directory: str | os.PathLike[str] | None) -> tuple[Path | None, Path]:
-    """(alembic.ini to read or None, script directory) for ``unifydb migrate``."""
-    ini = Path("alembic.ini")
-    if directory is not None:
-        return (ini if ini.is_file() else None), Path(directory)
-    if ini.is_file():
-        from alembic.config import Config
-
-        location = Config(str(ini)).get_main_option("script_location")
-        if location:
-            return ini, Path(location.replace("%(here)s", str(ini.resolve().parent)))
-    return None, Path(DEFAULT_DIRECTORY)
-
-
-def migrate(
-    datasources: Sequence[str],
-    alembic_args: Sequence[str],
-    *,
-    directory: str | os.PathLike[str] | None = None,
-    registry: Registry | None = None,
-    echo: Any = print,
-) -> None:
-    """Run one Alembic command (e.g. ``["upgrade", "head"]``) on each datasource in turn."""
-    from alembic.config import CommandLine, Config
-
-    if registry is None:
-        from .registry import default_registry
-
-        registry = default_registry()
-    ini, script_location = find_directory(directory)
-    if not (script_location / "env.py").is_file():
-        raise ConfigurationError(
-            f"no Alembic environment in {str(script_location)!r} (env.py not found)",
-            key="--directory",
-            fix="run from the project folder, pass --directory, or create one with "
-            "`alembic init` and call unifydb.migrations.run_migrations() in its env.py",
-        )
-    command_line = CommandLine(prog="unifydb migrate")
-    options = command_line.parser.parse_args(list(alembic_args))
-    if not hasattr(options, "cmd"):
-        command_line.parser.error("an Alembic command is required, e.g. upgrade head")
-    for name in datasources:
-        if len(datasources) > 1:
-            echo(f"== {name}")
-        config = Config(file_=str(ini) if ini else None, cmd_opts=options)
-        # configparser would read a "%" in the path as interpolation
-        config.set_main_option("script_location", str(script_location).replace("%", "%%"))
-        config.attributes["unifydb.registry"] = registry
-        options.x = [item for item in (options.x or []) if not item.startswith("datasource=")]
-        options.x.append(f"datasource={name}")
-        command_line.run_cmd(config, options)
-
-
-def sql_datasources(registry: Registry) -> list[str]:
-    """Configured datasources whose type is relational, in settings order."""
-    from .registry import load_type
-
-    names = []
-    for name in registry.names():
-        info = registry.inspect(name)
-        if not info.configured or not info.known_type:
-            continue
-        if load_type(info.type, datasource=name).category == "relational":
-            names.append(name)
-    return names
