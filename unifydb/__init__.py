@@ -10,6 +10,7 @@ from __future__ import annotations
 from .errors import (
     ConfigurationError,
     DatasourceConnectionError,
+    DatasourceRemovedError,
     DatasourceTimeoutError,
     DriverNotInstalledError,
     NotConfiguredError,
@@ -89,6 +90,11 @@ def get_client(name: str) -> Any:
 def get_datasource(name: str) -> Datasource[Any]:
     """The datasource object (``.name .type .config .health_check() .close()``)."""
     return default_registry().get_datasource(name)
+
+
+def tenant(template: str, tenant_id: str) -> Datasource[Any]:
+    """The datasource of one tenant of a template (``template = true``), created on first use."""
+    return default_registry().tenant(template, tenant_id)
 
 
 def health_check(*names: str, timeout: float | None = None) -> dict[str, HealthStatus]:
@@ -176,6 +182,7 @@ __all__ = [
     "Datasource",
     "DatasourceConnectionError",
     "DatasourceFactory",
+    "DatasourceRemovedError",
     "DatasourceTimeoutError",
     "DriverNotInstalledError",
     "HealthStatus",
@@ -203,6 +210,7 @@ __all__ = [
     "session",
     "sessionmaker",
     "set_default_registry",
+    "tenant",
     "vectors",
     "warm_up",
 ]

@@ -65,6 +65,10 @@ class UnknownDatasourceError(UnifyDBError, LookupError):
     """No datasource of that name is configured."""
 
 
+class DatasourceRemovedError(UnknownDatasourceError):
+    """The datasource was removed or replaced at runtime; it hands out nothing new."""
+
+
 class UnknownTypeError(ConfigurationError):
     """A datasource names a ``type`` no implementation is registered for."""
 
@@ -96,6 +100,7 @@ class UnsupportedOperationError(UnifyDBError, TypeError):
 __all__ = [
     "ConfigurationError",
     "DatasourceConnectionError",
+    "DatasourceRemovedError",
     "DatasourceTimeoutError",
     "DriverNotInstalledError",
     "NotConfiguredError",

@@ -48,9 +48,11 @@ class ClientDatasource(Datasource[OptionsT]):
     def get_client(self) -> Any:
         """The native client, built on first call (connecting, bounded by ``timeout``)."""
         client = self._client
-        if client is not None:
+        if client is not None and not self._retired:
             return client
         with self._lock:
+            if self._retired:
+                raise self.removed_error()
             if self._client is None:
                 self.initialize()
                 with store_lock(self.in_process_store()):

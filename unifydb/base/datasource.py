@@ -109,6 +109,8 @@ class Datasource(ABC, Generic[OptionsT]):
         self._application: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._initialized = False
+        #: removed or replaced at runtime: hands out nothing new, ever
+        self._retired = False
         self._logger = logging.getLogger(f"unifydb.datasources.{name}")
 
     # ------------------------------------------------------------------ building
@@ -302,6 +304,8 @@ class Datasource(ABC, Generic[OptionsT]):
         if self._initialized:
             return
         with self._lock:
+            if self._retired:
+                raise self.removed_error()
             if self._initialized:
                 return
             self.require_driver()
@@ -384,6 +388,39 @@ class Datasource(ABC, Generic[OptionsT]):
 
     def _close(self) -> None:
         """Hook: release what ``_initialize``/``get_client`` built."""
+
+    # ------------------------------------------------------------------ retirement
+
+    @property
+    def retired(self) -> bool:
+        """Removed or replaced at runtime (see :meth:`retire`)."""
+        return self._retired
+
+    def retire(self) -> None:
+        """Hand out nothing new from now on: no engine, client or pooled
+        connection; what is in use keeps working until it is returned. The
+        registry closes the datasource once :meth:`in_use` says nothing is
+        (or its drain timeout passes)."""
+        with self._lock:
+            self._retired = True
+            self._refuse_new_work()
+
+    def _refuse_new_work(self) -> None:
+        """Hook: make the existing engines or clients refuse new work."""
+
+    def in_use(self) -> bool | None:
+        """Whether connections are checked out right now; None when the driver
+        cannot tell (a client type), so a drain waits its whole timeout."""
+        return None
+
+    def removed_error(self) -> UnifyDBError:
+        from unifydb.errors import DatasourceRemovedError
+
+        return DatasourceRemovedError(
+            "was removed or replaced at runtime and hands out no new connections",
+            datasource=self._name,
+            fix="ask the registry again (registry.get_engine(name)) for its replacement",
+        )
 
     def after_fork(self) -> None:
         """Hook: called in a child process after ``os.fork()``."""

@@ -303,6 +303,8 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         if engine is not None:
             return engine
         with self._lock:
+            if self._retired:
+                raise self.removed_error()
             if self._async_engine is None:
                 self.initialize()
                 with BUILD_LOCK:
@@ -402,6 +404,33 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             # may be gone by now; dropping them without awaiting is the safe choice
             close_on_checkin(async_engine.sync_engine.pool)
             async_engine.sync_engine.dispose(close=False)
+
+    def _engines_built(self) -> list[Engine]:
+        """The sync engines this datasource built (an async engine's sync_engine too)."""
+        engines = [self._engine, getattr(self._async_engine, "sync_engine", None)]
+        return [engine for engine in engines if engine is not None]
+
+    def _refuse_new_work(self) -> None:
+        from sqlalchemy import event
+
+        def refuse(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+            raise self.removed_error()
+
+        for engine in self._engines_built():
+            event.listen(engine.pool, "checkout", refuse)
+        for replica in self._replicas.existing():
+            replica.retire()
+
+    def in_use(self) -> bool | None:
+        """Whether any pooled connection is checked out (None: a pool that does not count)."""
+        pools = self._pools() + [pool for r in self._replicas.existing() for pool in r._pools()]
+        answers = [getattr(pool, "checkedout", None) for pool in pools]
+        if any(count is None for count in answers):
+            return None
+        return any(count() for count in answers if count is not None)
+
+    def _pools(self) -> list[Any]:
+        return [engine.pool for engine in self._engines_built()]
 
     def after_fork(self) -> None:
         # the documented pattern: the child keeps the engine but never touches

@@ -20,7 +20,8 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 
     try:
         registry = registry_of(ctx)
-        infos = [registry.inspect(name) for name in registry.names()]
+        templates = set(registry.templates())
+        infos = [registry.inspect(name) for name in registry.names() + sorted(templates)]
     except UnifyDBError as error:
         fail(str(error))
         return
@@ -38,6 +39,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
                         "missing_variables": list(info.missing_variables),
                         "problem": info.problem,
                         "error": info.invalid,
+                        "template": info.name in templates,
                     }
                     for info in infos
                 ],
@@ -67,7 +69,8 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
             configured = f"invalid: {info.invalid}"
         else:
             configured = "yes"
-        rows.append([info.name, info.type, driver, configured])
+        kind = f"{info.type} (template)" if info.name in templates else info.type
+        rows.append([info.name, kind, driver, configured])
     print_table(["name", "type", "driver", "configured"], rows)
 
 

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from unifydb.errors import UnifyDBError
 
-from .entries import SettingsView
+from .draining import Drainer
+from .entries import REGISTRY_KEYS, is_template
+from .runtime import RuntimeChanges
+from .tenants import is_a_template
 from .types import load_type
 
 if TYPE_CHECKING:
@@ -55,7 +58,7 @@ def set_default_registry(registry: Registry | None) -> Registry | None:
     return previous
 
 
-class Registry(SettingsView):
+class Registry(RuntimeChanges):
     """One settings tree -> one datasource object per name.
 
     ``settings`` may be a Dynaconf object, a mapping with a ``datasources`` key,
@@ -71,10 +74,15 @@ class Registry(SettingsView):
         self._env_file = env_file
         self._environ: Mapping[str, str] | None = None
         self._entries: dict[str, Any] | None = None
+        self._runtime: dict[str, dict[str, Any] | None] = {}
+        self._environ_seen: dict[str, str] = {}
         self._datasources: dict[str, Datasource[Any]] = {}
         self._engines: dict[str, Engine] = {}
         self._name_locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}
+        self._tenants: dict[str, Any] = {}
+        self._drainer = Drainer()
+        self._lock = threading.RLock()
         _live_registries.add(self)
 
     def __repr__(self) -> str:
@@ -89,14 +97,19 @@ class Registry(SettingsView):
         if datasource is not None:
             return datasource
         key = name.lower()
-        with self._lock:
-            lock = self._name_locks.setdefault(key, threading.Lock())
-        with lock:
+        with self._name_lock(key):
             datasource = self._datasources.get(key)
             if datasource is None:
+                version = self._versions.get(key, 0)
                 datasource = self.build(key)
                 datasource.initialize()
-                self._datasources[key] = datasource
+                with self._lock:
+                    current = self._versions.get(key, 0) == version
+                    if current:
+                        self._datasources[key] = datasource
+                if not current:  # removed or replaced while it was being built
+                    datasource.close()
+                    return self.get_datasource(name)
             self._datasources[name] = datasource
         return datasource
 
@@ -104,10 +117,33 @@ class Registry(SettingsView):
         """A new datasource object from settings: validated, not initialized, not cached."""
         key = name.lower()
         entry = self.entry(key)
-        type_name = self.type_of(key)
-        cls = load_type(type_name, datasource=key)
-        settings = {option: value for option, value in entry.items() if option != "type"}
-        return cls.from_settings(key, settings, self.environ)
+        if is_template(entry):
+            raise is_a_template(key)
+        return self.build_entry(key, entry)
+
+    def validate(self, name: str) -> None:
+        """Validate a datasource's settings as :meth:`build` would (a template's
+        with a sample tenant); connects nothing."""
+        key = name.lower()
+        entry = self.entry(key)
+        if is_template(entry):
+            self.check_template(key, entry)
+        else:
+            self.build(key)
+
+    def build_entry(
+        self, name: str, entry: Any, *, default_type: str | None = None
+    ) -> Datasource[Any]:
+        """A new datasource named ``name`` from one entry of settings (whose type,
+        when it names none, is ``default_type``, else the name)."""
+        type_name = self.type_of_entry(name, entry, default_type)
+        cls = load_type(type_name, datasource=name)
+        settings = {
+            option: value
+            for option, value in entry.items()
+            if option != "type" and option not in REGISTRY_KEYS
+        }
+        return cls.from_settings(name, settings, self.environ)
 
     def get_engine(self, name: str) -> Engine:
         """The SQLAlchemy engine of a SQL datasource, created once (lazy: no connection yet)."""
@@ -259,6 +295,8 @@ class Registry(SettingsView):
         """``text`` without the secrets of any configured datasource (for messages
         about failures whose datasource is not known, e.g. in the command line)."""
         datasources = list({id(ds): ds for ds in self._datasources.values()}.values())
+        datasources += [ds for tenants in self._tenants.values() for ds in tenants.open()]
+        datasources += self._drainer.pending()
         try:
             names = [name for name in self.names() if name not in self._datasources]
         except Exception:  # settings that cannot be read hold no secret to hide here
@@ -278,6 +316,10 @@ class Registry(SettingsView):
             built = list({id(ds): ds for ds in self._datasources.values()}.values())
             self._datasources.clear()
             self._engines.clear()
+            tenants, self._tenants = list(self._tenants.values()), {}
+        for tenant_set in tenants:
+            built += tenant_set.open()
+        self._drainer.close_now()
         errors: list[BaseException] = []
         for datasource in built:
             try:
@@ -286,12 +328,6 @@ class Registry(SettingsView):
                 errors.append(error)
         if errors:
             raise errors[0]
-
-    def reload(self) -> None:
-        """Close everything and read the settings again."""
-        self.close_all()
-        with self._lock:
-            self._entries = None
 
     def _after_fork(self) -> None:
         for datasource in {id(ds): ds for ds in self._datasources.values()}.values():

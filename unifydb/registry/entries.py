@@ -67,7 +67,12 @@ class SettingsView:
     _env_file: Any
     _environ: Mapping[str, str] | None
     _entries: dict[str, Any] | None
-    _lock: threading.Lock
+    #: datasources added, replaced (an entry) or removed (None) at runtime;
+    #: they stay so across reload()
+    _runtime: dict[str, dict[str, Any] | None]
+    #: the variables as they were when the settings were read (reload compares)
+    _environ_seen: dict[str, str]
+    _lock: threading.RLock
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -92,13 +97,25 @@ class SettingsView:
                 if self._entries is None:
                     from unifydb.settings import from_source
 
-                    self._entries = from_source(self._source, self.environ)
+                    loaded = from_source(self._source, self.environ)
+                    self._environ_seen = dict(self.environ)
+                    for name, entry in self._runtime.items():
+                        if entry is None:
+                            loaded.pop(name, None)
+                        else:
+                            loaded[name] = entry
+                    self._entries = loaded
                 entries = self._entries
         return entries
 
     def names(self) -> list[str]:
-        """Configured datasource names, in settings order. Imports no implementation."""
-        return list(self.entries)
+        """Configured datasource names, in settings order, templates left out.
+        Imports no implementation."""
+        return [name for name, entry in self.entries.items() if not is_template(entry)]
+
+    def templates(self) -> list[str]:
+        """Names of the templates (``template = true``): one datasource per tenant."""
+        return [name for name, entry in self.entries.items() if is_template(entry)]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self.entries
@@ -129,10 +146,13 @@ class SettingsView:
 
     def type_of(self, name: str) -> str:
         """The type a datasource uses: its ``type`` key, or its own name."""
-        entry = self.entry(name)
+        return self.type_of_entry(name, self.entry(name))
+
+    def type_of_entry(self, name: str, entry: Mapping[str, Any], default: str | None = None) -> str:
+        """The type ``entry`` declares; else ``default``, else the name."""
         declared = entry.get("type")
         if declared is None or (isinstance(declared, str) and not declared.strip()):
-            return canonical_type(name)
+            return canonical_type(default or name)
         if not isinstance(declared, str):
             raise ConfigurationError(
                 f"'type' must be a string, not {type(declared).__name__}",
@@ -159,7 +179,7 @@ class SettingsView:
                 fix="see 'Placeholders' in the README",
             ) from None
         # an empty value means "not given" here as everywhere: the name is the type
-        return canonical_type(resolved if resolved.strip() else name)
+        return canonical_type(resolved if resolved.strip() else default or name)
 
     def inspect(self, name: str, *, validate: bool = True) -> EntryInfo:
         """Type, driver, placeholder and validation state of one datasource.
@@ -204,15 +224,41 @@ class SettingsView:
         invalid = None
         if validate and known and not missing:
             try:
-                self.build(key)
+                self.validate(key)
             except NotConfiguredError as error:  # a variable unset where it matters
                 missing = tuple(error.missing)
             except UnifyDBError as error:
                 invalid = str(error)
         return EntryInfo(key, type_name, known, extra, installed, missing, problem, invalid)
 
-    def build(self, name: str) -> Any:  # the Registry's
+    def validate(self, name: str) -> None:  # the Registry's
         raise NotImplementedError
+
+
+#: keys the registry reads itself: they never reach a datasource's options
+REGISTRY_KEYS = frozenset({"template", "max_open", "required"})
+
+
+def is_template(entry: Any) -> bool:
+    if not isinstance(entry, Mapping):
+        return False
+    value = entry.get("template")
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def registry_flag(name: str, entry: Mapping[str, Any], key: str, default: bool) -> bool:
+    """``template`` or ``required``: a boolean, written as one or as "true"/"false"."""
+    value = entry.get(key, default)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{key!r} must be true or false, not {value!r}",
+            datasource=name,
+            key=key,
+            fix=f"write {key} = true (or false)",
+        )
+    return value
 
 
 def _url_fields(type_name: str) -> frozenset[str]:
