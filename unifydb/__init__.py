@@ -97,6 +97,14 @@ def tenant(template: str, tenant_id: str) -> Datasource[Any]:
     return default_registry().tenant(template, tenant_id)
 
 
+def instrument(**options: Any) -> Any:
+    """Send unifydb's metrics and spans to OpenTelemetry (``pip install 'unifydb[otel]'``);
+    see :func:`unifydb.observe.instrument`."""
+    from .observe import instrument as _instrument
+
+    return _instrument(**options)
+
+
 def health_check(*names: str, timeout: float | None = None) -> dict[str, HealthStatus]:
     """Check every configured datasource (or those named) in parallel, each bounded."""
     return default_registry().health_check(names or None, timeout=timeout)
@@ -206,6 +214,7 @@ __all__ = [
     "get_datasource",
     "get_engine",
     "health_check",
+    "instrument",
     "register",
     "session",
     "sessionmaker",

@@ -507,12 +507,45 @@ def test_errors_about_bad_options_show_no_secret(
 def failures(entries: dict[str, dict[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
     """Health-check every entry (in parallel, as `unifydb check` does) and get each
     one's client/connection directly; nothing shown may hold a secret."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from unifydb.observe import HealthApp, instrument
+    from unifydb.telemetry import set_observer
+
+    reader, exporter, tracer_provider = (
+        InMemoryMetricReader(),
+        InMemorySpanExporter(),
+        TracerProvider(),
+    )
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     registry = registry_for(**entries)
+    instrument(
+        registry,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+        tracer_provider=tracer_provider,
+    )
     try:
         # built one after the other first: see test_check_builds_every_datasource
         for name in registry.names():
             registry.get_datasource(name)
         statuses = registry.health_check()
+        # what operators see: the HTTP endpoints and OpenTelemetry
+        app = HealthApp(registry)
+        for path in ("/readyz", "/metrics"):
+            code, _, body = app.respond("GET", path)
+            assert code in (200, 503)
+            assert_clean(f"serve {path}", body.decode())
+        spans = exporter.get_finished_spans()
+        assert spans, "the checks were traced"
+        assert_clean(
+            "OpenTelemetry",
+            repr([(span.name, dict(span.attributes or {}), span.events) for span in spans]),
+            repr(reader.get_metrics_data().to_json()),
+        )
         for name, status in statuses.items():
             assert not status.ok, (name, status)
             assert_clean(f"{name} status", status.detail, repr(status), status.as_dict())
@@ -536,6 +569,7 @@ def failures(entries: dict[str, dict[str, Any]], caplog: pytest.LogCaptureFixtur
             for name, texts in zip(entries, pool.map(direct, entries), strict=True):
                 assert_clean(f"{name} direct error", *texts)
     finally:
+        set_observer(None)
         registry.close_all()
     assert_logs_clean("faults", caplog)
 

@@ -45,6 +45,9 @@ def test_many_hanging_datasources_cost_one_timeout_not_the_sum(
             refused={"type": "mysql", "host": "127.0.0.1", "port": closed_port()},
         )
         registry.get_datasource("lite").health_check()  # warm the SQLite import
+        # drivers imported before the clock starts: on a loaded machine pymilvus
+        # alone can take seconds, and this is about the checks overlapping
+        registry.warm_up()
         started = time.monotonic()
         if strategy == "threads":
             statuses = registry.health_check(timeout=2)
@@ -59,7 +62,7 @@ def test_many_hanging_datasources_cost_one_timeout_not_the_sum(
         "lite": "ok",
         "refused": "error",
     }
-    assert elapsed < 2.5 + 1.0  # one timeout plus driver imports, not 4 x 2 s
+    assert elapsed < 2.5 + 1.0  # one timeout (and a margin), not 4 x 2 s
     # processes count the 2 s from the call, so the probe itself had what remained of it
     assert re.search(r"within (2|1\.\d+) s", statuses["pg"].detail), statuses["pg"].detail
     assert statuses["pg"].type == "postgres"

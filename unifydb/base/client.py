@@ -56,8 +56,8 @@ class ClientDatasource(Datasource[OptionsT]):
             if self._client is None:
                 self.initialize()
                 with store_lock(self.in_process_store()):
-                    self._client = self.guarded(
-                        "connect", self._connect, discard=self._close_client
+                    self._client = self.timed_connect(
+                        lambda: self.guarded("connect", self._connect, discard=self._close_client)
                     )
             return self._client
 

@@ -8,8 +8,10 @@ connect timeouts cover only the TCP connect, not TLS, the handshake or the login
 from __future__ import annotations
 
 import importlib
+import time
 from typing import TYPE_CHECKING, Any
 
+from unifydb import telemetry
 from unifydb._deadline import call_with_deadline
 from unifydb.errors import DatasourceTimeoutError
 
@@ -47,14 +49,26 @@ def bound_async_connect(datasource: SQLDatasource[Any], cparams: dict[str, Any])
     for attribute in path.split("."):
         connect = getattr(connect, attribute)
     timeout = datasource.timeout
+    kind = datasource.type_name
 
     async def bounded(*args: Any, **kwargs: Any) -> Any:
         import asyncio
 
+        started = time.perf_counter()
         try:
-            return await asyncio.wait_for(connect(*args, **kwargs), timeout)
+            connection = await asyncio.wait_for(connect(*args, **kwargs), timeout)
         except asyncio.TimeoutError:
             failure = datasource.sql_error("connect (asyncio)", None, timeout=True)
+        except BaseException as error:
+            seconds = time.perf_counter() - started
+            telemetry.connected(datasource.metrics, datasource.name, kind, seconds, error)
+            raise
+        else:
+            seconds = time.perf_counter() - started
+            telemetry.connected(datasource.metrics, datasource.name, kind, seconds, None)
+            return connection
+        seconds = time.perf_counter() - started
+        telemetry.connected(datasource.metrics, datasource.name, kind, seconds, failure)
         raise failure
 
     cparams["async_creator_fn"] = bounded

@@ -21,10 +21,11 @@ import time
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from unifydb import telemetry
 from unifydb._deadline import call_with_deadline, checked_timeout
 from unifydb.catalog import BUILTIN, Category, TypeInfo
 from unifydb.drivers import missing_modules
@@ -39,6 +40,7 @@ from unifydb.options import Options, OptionsT, parse_options
 from unifydb.redaction import redact
 from unifydb.settings import URL_FIELDS
 from unifydb.status import HealthStatus, status_from_error
+from unifydb.telemetry import DatasourceMetrics
 
 from .drivers import driver_missing, import_driver
 from .ingest import resolve_entry, split_application_keys
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
 
 #: Building engines and clients imports driver and dialect modules. SQLAlchemy's
 #: dialect loader is not safe when two threads import the same dialect package
@@ -111,6 +115,8 @@ class Datasource(ABC, Generic[OptionsT]):
         self._initialized = False
         #: removed or replaced at runtime: hands out nothing new, ever
         self._retired = False
+        #: connects, connect failures and the last health check (``unifydb serve``)
+        self.metrics = DatasourceMetrics()
         self._logger = logging.getLogger(f"unifydb.datasources.{name}")
 
     # ------------------------------------------------------------------ building
@@ -328,6 +334,16 @@ class Datasource(ABC, Generic[OptionsT]):
         Never raises for an unhealthy server: the status says what happened, and
         ``status.raise_for_status()`` raises the unifydb error behind it.
         """
+        with telemetry.span("unifydb.health_check", datasource=self._name, type=self.type_name):
+            status = self._health_check(timeout)
+        self.metrics.record_health(status.status, status.latency_ms)
+        current = telemetry.observer()
+        if current is not None:
+            seconds = (status.latency_ms or 0.0) / 1000
+            current.checked(self._name, self.type_name, status.status, seconds)
+        return status
+
+    def _health_check(self, timeout: float | None) -> HealthStatus:
         checked = checked_timeout(timeout, datasource=self._name)
         limit = self.timeout if checked is None else checked
         started = time.perf_counter()
@@ -389,6 +405,20 @@ class Datasource(ABC, Generic[OptionsT]):
     def _close(self) -> None:
         """Hook: release what ``_initialize``/``get_client`` built."""
 
+    def timed_connect(self, connect: Callable[[], T]) -> T:
+        """``connect()``, counted in :attr:`metrics` (and traced when instrumented)."""
+        started = time.perf_counter()
+        with telemetry.span("unifydb.connect", datasource=self._name, type=self.type_name):
+            try:
+                connection = connect()
+            except BaseException as error:
+                seconds = time.perf_counter() - started
+                telemetry.connected(self.metrics, self._name, self.type_name, seconds, error)
+                raise
+        seconds = time.perf_counter() - started
+        telemetry.connected(self.metrics, self._name, self.type_name, seconds, None)
+        return connection
+
     # ------------------------------------------------------------------ retirement
 
     @property
@@ -407,6 +437,10 @@ class Datasource(ABC, Generic[OptionsT]):
 
     def _refuse_new_work(self) -> None:
         """Hook: make the existing engines or clients refuse new work."""
+
+    def pools(self) -> list[Any]:
+        """The connection pools built so far (SQL datasources have them)."""
+        return []
 
     def in_use(self) -> bool | None:
         """Whether connections are checked out right now; None when the driver

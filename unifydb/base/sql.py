@@ -211,7 +211,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
     ) -> Any:
         self.prepare_connect(cargs, cparams)
-        return None  # SQLAlchemy connects with the (adjusted) arguments
+        return self.timed_connect(lambda: dialect.connect(*cargs, **cparams))
 
     def _connect_with_deadline(
         self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
@@ -219,7 +219,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .connect import connect_with_deadline
 
         self.prepare_connect(cargs, cparams)
-        return connect_with_deadline(self, dialect, cargs, cparams)
+        return self.timed_connect(lambda: connect_with_deadline(self, dialect, cargs, cparams))
 
     def sql_error(
         self,
@@ -423,13 +423,14 @@ class SQLDatasource(Datasource[SQLOptionsT]):
 
     def in_use(self) -> bool | None:
         """Whether any pooled connection is checked out (None: a pool that does not count)."""
-        pools = self._pools() + [pool for r in self._replicas.existing() for pool in r._pools()]
+        pools = self.pools() + [pool for r in self._replicas.existing() for pool in r.pools()]
         answers = [getattr(pool, "checkedout", None) for pool in pools]
         if any(count is None for count in answers):
             return None
         return any(count() for count in answers if count is not None)
 
-    def _pools(self) -> list[Any]:
+    def pools(self) -> list[Any]:
+        """The pools of the engines built so far (sync, then the async engine's)."""
         return [engine.pool for engine in self._engines_built()]
 
     def after_fork(self) -> None:

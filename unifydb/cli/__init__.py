@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import datasources, migrate  # noqa: F401 - registers the subcommands on main
+from . import datasources, migrate, serve  # noqa: F401 - registers the subcommands on main
 from .app import failure_line, main, session
 
 __all__ = ["failure_line", "main", "run"]

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unifydb import telemetry
 from unifydb.errors import ConfigurationError, DatasourceConnectionError, UnifyDBError
 
 from .env import commits_ddl, offline_url
@@ -155,17 +156,20 @@ def migrate(
                 continue
             if len(datasources) > 1:
                 echo(f"== {name}")
-            results.append(
-                _migrate_one(
-                    name,
-                    options,
-                    command_line,
-                    registry=registry,
-                    config_file=config_file,
-                    script_location=script_location,
-                    lock_timeout=lock_timeout,
+            with telemetry.span(
+                "unifydb.migrate", datasource=name, command=options.cmd[0].__name__
+            ):
+                results.append(
+                    _migrate_one(
+                        name,
+                        options,
+                        command_line,
+                        registry=registry,
+                        config_file=config_file,
+                        script_location=script_location,
+                        lock_timeout=lock_timeout,
+                    )
                 )
-            )
     return results
 
 

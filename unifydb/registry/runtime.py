@@ -111,9 +111,7 @@ class RuntimeChanges(SettingsView):
             for name, entry in loaded.items():
                 if name not in old_entries:
                     result.added.append(name)
-                elif _fingerprint(entry, environ) == _fingerprint(
-                    old_entries[name], old_environ
-                ):
+                elif _fingerprint(entry, environ) == _fingerprint(old_entries[name], old_environ):
                     result.unchanged.append(name)
                 else:
                     result.changed.append(name)
