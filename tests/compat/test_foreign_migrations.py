@@ -360,3 +360,99 @@ def test_offline_sql_gets_a_url_of_the_right_dialect_without_password(
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE cb_projects" in result.stdout
     assert scram_postgres.password not in result.stdout + result.stderr
+
+
+# ----------------------------------------------------------------------------- what migrations need
+
+
+def test_sqlite_batch_alter_of_a_parent_keeps_the_rows_that_reference_it(tmp_path: Path) -> None:
+    """Alembic alters a SQLite table by copying, dropping and renaming it; with the
+    datasource's foreign keys enforced (its default), dropping the parent would fail
+    or cascade. Migrations run without enforcement; orphans are reported after."""
+    import sqlite3
+
+    directory = with_revision(
+        tmp_path,
+        "c004",
+        """
+        with op.batch_alter_table("cb_projects", recreate="always") as batch:
+            batch.add_column(sa.Column("archived", sa.Boolean, nullable=True))
+        """,
+    )
+    settings(tmp_path, lite={"type": "sqlite", "database": "app.db"})
+    first = unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "lite",
+                    "upgrade", "c003")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "lite: base -> c003" in first.stdout
+    with sqlite3.connect(tmp_path / "app.db") as database:
+        database.execute("INSERT INTO cb_projects (id, name) VALUES (1, 'p')")
+        database.execute("INSERT INTO cb_runs (id, project_id, status) VALUES (1, 1, 'done')")
+        database.execute("INSERT INTO cb_runs (id, project_id, status) VALUES (2, 99, 'orphan')")
+    result = unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "lite",
+                     "upgrade", "head")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "app.db") as database:
+        assert database.execute("SELECT count(*) FROM cb_runs").fetchone() == (2,)
+        columns = {row[1] for row in database.execute("PRAGMA table_info(cb_projects)")}
+    assert "archived" in columns
+    assert (
+        "warning: lite: 1 row(s) of cb_runs reference a missing row of cb_projects" in result.stderr
+    )
+    assert not list(tmp_path.glob("*lock*"))  # nothing left beside the database
+
+
+@pytest.mark.live
+def test_mariadb_migrations_see_the_mysql_dialect_they_were_written_for(
+    tmp_path: Path, mariadb_database: str
+) -> None:
+    """Migrations written for MySQL check dialect.name == "mysql" and use mysql_*
+    options, which SQLAlchemy's MariaDB-only mode ignores (here: the index prefix
+    length without which the key is too long)."""
+    directory = with_revision(
+        tmp_path,
+        "c004",
+        """
+        assert op.get_bind().dialect.name == "mysql", op.get_bind().dialect.name
+        op.create_table(
+            "cb_long",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.String(3000)),
+            mysql_charset="utf8mb4",
+        )
+        op.create_index("ix_cb_long_name", "cb_long", ["name"], mysql_length={"name": 100})
+        """,
+    )
+    entry = {"type": "mariadb", "host": MARIADB_HOST, "port": MARIADB_PORT, "username": "root",
+             "database": mariadb_database}  # fmt: skip
+    settings(tmp_path, maria=entry)
+    result = unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "maria",
+                     "upgrade", "head")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert mariadb_query(mariadb_database, "SELECT version_num FROM alembic_version") == ["c004"]
+    # the application's engine keeps MariaDB's own dialect
+    settings(tmp_path, maria={**entry, "sqlalchemy_dialect": "mariadb"})
+    pinned = unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "maria",
+                     "downgrade", "c003")  # fmt: skip
+    assert pinned.returncode == 0, pinned.stderr
+
+
+@pytest.mark.live
+def test_a_failed_revision_on_postgres_is_named_and_rolled_back(
+    tmp_path: Path, pg_settings: dict[str, Any]
+) -> None:
+    directory = with_revision(
+        tmp_path,
+        "c004",
+        """
+        op.create_table("cb_half", sa.Column("id", sa.Integer, primary_key=True))
+        op.execute("ALTER TABLE cb_no_such_table ADD COLUMN x INT")
+        """,
+    )
+    settings(tmp_path, pg=pg_settings)
+    result = unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "pg",
+                     "upgrade", "head")  # fmt: skip
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "revision c004 failed" in error
+    assert "its changes were rolled back; the version table says base (no revision)" in error
+    assert pg_tables(pg_settings["database"]) == set()  # one transaction: all of it undone

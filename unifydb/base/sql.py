@@ -30,6 +30,8 @@ from .sockets import SocketTracker, fileno_of
 from .sql_url import fields_from_url, merge_url, safe_url, url_text
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from sqlalchemy.engine import URL, Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -340,6 +342,20 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         self.prepare_connect(cargs, cparams)
         bound_async_connect(self, cparams)
         return None  # SQLAlchemy connects, through the bounded creator
+
+    # ------------------------------------------------------------------ migrations
+
+    def migration_datasource(self) -> SQLDatasource[SQLOptionsT]:
+        """The datasource Alembic migrations run on: this one, or a twin whose
+        options suit schema changes (SQLite without foreign-key enforcement,
+        MariaDB in MySQL mode). A twin is closed after the run."""
+        return self
+
+    def with_options(self, **changes: Any) -> Self:
+        """A new, uninitialized datasource of the same name with ``changes`` to its options."""
+        import msgspec
+
+        return type(self)(self._name, msgspec.structs.replace(self._options, **changes))
 
     # ------------------------------------------------------------------ replicas
 

@@ -101,6 +101,10 @@ def migrate_command(  # noqa: PLR0917 - click passes options positionally
         registry.close_all()
 
 
+#: Alembic commands that move a database from one revision to another
+_MOVES = frozenset({"upgrade", "downgrade", "stamp"})
+
+
 def _migrate_run(  # noqa: PLR0917
     registry: Registry,
     selected: list[str],
@@ -137,7 +141,17 @@ def _migrate_run(  # noqa: PLR0917
             for result in results
         ]
         print_table(["datasource", "from", "to", "status", "time", "error"], rows)
+    elif not failed and alembic_args[0] in _MOVES and "--sql" not in alembic_args:
+        (result,) = results
+        # Alembic says nothing when the env.py configures no logging: say what moved
+        click.echo(
+            f"{result.datasource}: {result.before or 'base'} -> {result.after or 'base'} "
+            f"({result.seconds:.1f} s)"
+        )
     if not as_json:
+        for result in results:
+            for warning in result.warnings:
+                click.echo(f"warning: {result.datasource}: {warning}", err=True)
         for result in failed:
             if session.debug and result.exception is not None:
                 import traceback

@@ -81,13 +81,20 @@ def _run_online(context: Any, registry: Registry, name: str, options: dict[str, 
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = registry.get_engine(name)
-    options.setdefault("render_as_batch", engine.dialect.name == "sqlite")
-    options.setdefault("transaction_per_migration", commits_ddl(engine.dialect.name))
-    with engine.connect() as connection:
-        context.configure(connection=connection, **options)
-        with context.begin_transaction():
-            context.run_migrations()
+    registry.get_engine(name)  # a datasource that is not SQL fails here, saying so
+    datasource = registry.get_datasource(name)
+    migrating = datasource.migration_datasource()  # type: ignore[attr-defined]
+    try:
+        engine = migrating.get_engine()
+        options.setdefault("render_as_batch", engine.dialect.name == "sqlite")
+        options.setdefault("transaction_per_migration", commits_ddl(engine.dialect.name))
+        with engine.connect() as connection:
+            context.configure(connection=connection, **options)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        if migrating is not datasource:
+            migrating.close()
 
 
 def commits_ddl(dialect_name: str) -> bool:

@@ -8,7 +8,8 @@ its whole length, on a connection of its own:
 * MySQL / MariaDB: ``GET_LOCK`` (server-wide, so the name carries the database);
 * SQL Server: ``sp_getapplock`` on the session;
 * Oracle: ``DBMS_LOCK`` (the user needs EXECUTE on it);
-* SQLite: an exclusive ``flock`` on ``<database file>.migrate-lock`` beside it.
+* SQLite: an exclusive ``flock`` on a file in the temporary folder named after
+  the database file's real path.
 
 The lock ends with its connection (or file), so a killed run never leaves it
 behind.
@@ -17,6 +18,9 @@ behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -125,8 +129,10 @@ def _file_lock(engine: Engine, *, datasource: str, timeout: float) -> Iterator[N
     if not database or database == ":memory:":
         yield  # an in-memory database is this process's alone
         return
-    path = Path(f"{database}.migrate-lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # in the temporary folder, keyed by the database's real path: nothing is left
+    # beside the database, and every process migrating it meets the same file
+    key = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:24]
+    path = Path(tempfile.gettempdir()) / f"unifydb-migrate-{key}.lock"
     with path.open("a") as handle:
         deadline = time.monotonic() + timeout
         while True:

@@ -89,6 +89,8 @@ class TargetResult:
     after: str | None = None
     seconds: float = 0.0
     error: str | None = None
+    #: what went right but deserves a look (e.g. rows whose foreign key lost its parent)
+    warnings: list[str] = field(default_factory=list)
     #: the exception behind ``error`` (for ``--debug``; not in :meth:`as_dict`)
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
@@ -228,7 +230,7 @@ def _migrate_one(
         if isinstance(error, UnifyDBError) and failed.revision is None:
             result.status, result.error = "failed", str(error)
         else:
-            line = _failure(error, result, failed.revision)
+            line = _failure(error, result, failed.revision, failed.rolled_back)
             result.status, result.error = "failed", registry.redact(line)
     except UnifyDBError as error:
         result.status, result.error, result.exception = "failed", str(error), error
@@ -257,26 +259,50 @@ def _run_online(  # noqa: PLR0917 - the pieces of one target's run
             datasource=name,
             fix="pick a relational datasource (postgres, mysql, sqlite, ...)",
         )
-    engine = datasource.get_engine()
-    # the URL for env.py files that build their own engine: in memory only
-    config.set_main_option(
-        "sqlalchemy.url", _escaped(engine.url.render_as_string(hide_password=False))
-    )
-    result.before = current_revision(engine)
-    with migration_lock(engine, datasource=name, timeout=lock_timeout):
-        applied: list[str] = []
-        try:
-            with engine.connect() as connection, _configure_defaults(applied):
-                config.attributes["connection"] = connection
-                command_line.run_cmd(config, options)
-                if connection.in_transaction():
-                    connection.commit()
-        except Exception as error:
-            result.after = current_revision(engine)
-            raise RevisionFailed(error, _failing_revision(config, options, result.after)) from error
-        finally:
-            config.attributes.pop("connection", None)
-    result.after = current_revision(engine)
+    migrating = datasource.migration_datasource()
+    try:
+        engine = migrating.get_engine()
+        # the URL for env.py files that build their own engine: in memory only
+        config.set_main_option(
+            "sqlalchemy.url", _escaped(engine.url.render_as_string(hide_password=False))
+        )
+        result.before = current_revision(engine)
+        with migration_lock(engine, datasource=name, timeout=lock_timeout):
+            applied: list[str] = []
+            try:
+                with engine.connect() as connection, _configure_defaults(applied):
+                    config.attributes["connection"] = connection
+                    command_line.run_cmd(config, options)
+                    if connection.in_transaction():
+                        connection.commit()
+            except Exception as error:
+                result.after = current_revision(engine)
+                failing = _failing_revision(error, config, options, result.after)
+                rolled_back = not commits_ddl(engine.dialect.name)
+                raise RevisionFailed(error, failing, rolled_back) from error
+            finally:
+                config.attributes.pop("connection", None)
+        result.after = current_revision(engine)
+        if migrating is not datasource and engine.dialect.name == "sqlite":
+            result.warnings += foreign_key_violations(engine)
+    finally:
+        if migrating is not datasource:
+            migrating.close()
+
+
+def foreign_key_violations(engine: Any) -> list[str]:
+    """What SQLite's ``PRAGMA foreign_key_check`` finds, one line per table and parent."""
+    from collections import Counter
+
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        rows = connection.execute(text("PRAGMA foreign_key_check")).fetchall()
+    counts = Counter((row[0], row[2]) for row in rows)
+    return [
+        f"{count} row(s) of {table} reference a missing row of {parent} (PRAGMA foreign_key_check)"
+        for (table, parent), count in sorted(counts.items())
+    ]
 
 
 def current_revision(engine: Any) -> str | None:
@@ -323,8 +349,14 @@ def _configure_defaults(applied: list[str]) -> Iterator[None]:
         EnvironmentContext.configure = original  # type: ignore[method-assign]
 
 
-def _failing_revision(config: Config, options: Any, current: str | None) -> str | None:
-    """The revision that was running when an upgrade or downgrade failed."""
+def _failing_revision(
+    error: BaseException, config: Config, options: Any, current: str | None
+) -> str | None:
+    """The revision that was running when an upgrade or downgrade failed: the
+    innermost revision script in the traceback, else the next step from ``current``."""
+    found = revision_in_traceback(error)
+    if found is not None:
+        return found
     from alembic.script import ScriptDirectory
 
     command = getattr(options, "cmd", (None,))[0]
@@ -342,16 +374,32 @@ def _failing_revision(config: Config, options: Any, current: str | None) -> str 
     return None
 
 
+def revision_in_traceback(error: BaseException) -> str | None:
+    """The ``revision`` of the innermost revision script (a file under versions/)
+    the error passed through."""
+    found = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        if f"{os.sep}versions{os.sep}" in frame.f_code.co_filename:
+            revision = frame.f_globals.get("revision")
+            if isinstance(revision, str):
+                found = revision
+    return found
+
+
 class RevisionFailed(Exception):
     """A command failed while migrating; ``revision`` is the one that was running."""
 
-    def __init__(self, error: BaseException, revision: str | None) -> None:
+    def __init__(self, error: BaseException, revision: str | None, rolled_back: bool) -> None:
         super().__init__(str(error))
         self.error = error
         self.revision = revision
+        #: the database undid the failed revision's changes (transactional DDL)
+        self.rolled_back = rolled_back
 
 
-def _failure(error: BaseException, result: TargetResult, failing: str | None) -> str:
+def _failure(
+    error: BaseException, result: TargetResult, failing: str | None, rolled_back: bool = False
+) -> str:
     """One line for an env.py's or a revision's failure: where, what, and a hint."""
     from alembic.util import CommandError
 
@@ -363,6 +411,8 @@ def _failure(error: BaseException, result: TargetResult, failing: str | None) ->
     where = _env_frame(error)
     if not _in_revision(error):
         failing = None  # the environment failed before any revision ran
+    elif failing is None:
+        failing = revision_in_traceback(error)
     text = str(error).strip()
     cause = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
     parts = []
@@ -373,8 +423,11 @@ def _failure(error: BaseException, result: TargetResult, failing: str | None) ->
     else:
         parts.append("the migration failed")
     parts.append(cause.rstrip(": "))
-    if failing is not None or result.before != result.after:
-        parts.append(f"the version table now says {result.after or 'base (no revision)'}")
+    version = result.after or "base (no revision)"
+    if rolled_back and failing is not None:
+        parts.append(f"its changes were rolled back; the version table says {version}")
+    elif failing is not None or result.before != result.after:
+        parts.append(f"the version table now says {version}")
     hint = _hint(error)
     return "; ".join(parts) + (f". Hint: {hint}" if hint else "")
 

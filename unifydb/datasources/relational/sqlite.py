@@ -57,6 +57,15 @@ class SQLiteDatasource(SQLDatasource[SQLiteOptions]):
     def in_memory(self) -> bool:
         return self.options.database in ("", MEMORY)
 
+    def migration_datasource(self) -> SQLiteDatasource:
+        """Without foreign-key enforcement: Alembic alters SQLite tables by copying,
+        dropping and renaming them, and with enforcement on, dropping the original
+        fails, or deletes the rows that reference it (ON DELETE CASCADE). The
+        runner reports what PRAGMA foreign_key_check finds afterwards."""
+        if self.in_memory or not self.options.foreign_keys:
+            return self
+        return self.with_options(foreign_keys=False)
+
     def _build_url(self, drivername: str) -> URL:
         from sqlalchemy.engine import URL
 

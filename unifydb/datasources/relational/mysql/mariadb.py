@@ -9,13 +9,27 @@ libmariadb-dev`` before ``pip install 'unifydb[mariadb]'``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from unifydb.options import doc
 
 from .mysql import MySQLFamily, MySQLFamilyOptions
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 class MariaDBOptions(MySQLFamilyOptions, kw_only=True, frozen=True):
     """MySQL's keys; the connector always speaks utf8mb4, so there is no charset."""
+
+    sqlalchemy_dialect: Annotated[
+        Literal["mariadb", "mysql"] | None,
+        doc(
+            "SQLAlchemy's dialect: mariadb (MariaDB-only mode: mariadb_* options) or mysql "
+            "(dialect.name 'mysql' and mysql_* options, as libraries and migrations written "
+            "for MySQL expect). Default: mariadb, and mysql for unifydb migrate."
+        ),
+    ] = None
 
 
 class MariaDBDatasource(MySQLFamily[MariaDBOptions]):
@@ -24,6 +38,18 @@ class MariaDBDatasource(MySQLFamily[MariaDBOptions]):
     async_drivername = "mariadb+asyncmy"
     url_dialects = frozenset({"mariadb", "mysql"})
     url_drivers = frozenset({"mariadbconnector", "asyncmy"})
+
+    def _build_url(self, drivername: str) -> URL:
+        if self.options.sqlalchemy_dialect == "mysql":
+            drivername = drivername.replace("mariadb+", "mysql+", 1)
+        return super()._build_url(drivername)
+
+    def migration_datasource(self) -> MariaDBDatasource:
+        """Foreign migrations are written for MySQL (``mysql_*`` options, checks of
+        ``dialect.name == "mysql"``), which MariaDB-only mode would ignore."""
+        if self.options.sqlalchemy_dialect is not None:
+            return self
+        return self.with_options(sqlalchemy_dialect="mysql")
 
     def url_query(self) -> dict[str, str]:
         if self.options.unix_socket:
