@@ -82,6 +82,12 @@ class Config:
     milvus_rounds: int
     #: rounds of the embedded-datasources memory measurement
     memory_rounds: int
+    #: SQLite datasources `unifydb check` checks, datasources added at runtime, tenants
+    #: touched, and rounds of the first two (benchmarks T1-T3)
+    many_datasources: int = 2_000
+    many_added: int = 500
+    tenant_count: int = 5_000
+    many_rounds: int = 3
     vector_dim: int = 384
 
 
@@ -133,6 +139,10 @@ SHORT = Config(
     milvus_queries=60,
     milvus_rounds=2,
     memory_rounds=1,
+    many_datasources=300,
+    many_added=50,
+    tenant_count=600,
+    many_rounds=1,
 )
 
 
