@@ -323,8 +323,8 @@ def check_with_hanging(config: Config) -> list[Row]:
     threads_cpu = statistics.median(o.cpu for o in samples["threads"])
     sequential_cpu = statistics.median(o.cpu for o in samples["sequential"])
     row.notes.append(
-        f"CPU (user+sys) per run: `unifydb check` {check_cpu:.2f} s (a forked child per "
-        f"datasource), `--threads` {threads_cpu:.2f} s, sequential {sequential_cpu:.2f} s, "
+        f"CPU (user+sys) per run: `unifydb check` {check_cpu:.2f} s (a pool of forked "
+        f"workers), `--threads` {threads_cpu:.2f} s, sequential {sequential_cpu:.2f} s, "
         f"on {os.cpu_count()} CPUs: mostly importing drivers"
     )
     per_check: dict[str, list[float]] = {}
