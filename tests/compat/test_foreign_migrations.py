@@ -158,6 +158,7 @@ def test_mariadb_failure_halfway_leaves_the_version_of_the_last_completed_revisi
     assert len(error) == 1, result.stderr
     assert "revision c004 failed" in error[0]
     assert "the version table now says c003" in error[0]
+    assert "statements c004 ran before failing stay" in error[0]
     assert "Traceback" not in result.stderr
 
 
@@ -456,3 +457,49 @@ def test_a_failed_revision_on_postgres_is_named_and_rolled_back(
     assert "revision c004 failed" in error
     assert "its changes were rolled back; the version table says base (no revision)" in error
     assert pg_tables(pg_settings["database"]) == set()  # one transaction: all of it undone
+
+
+def test_a_failed_revision_on_sqlite_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Python's sqlite3 commits DDL that comes before the first data change; the
+    migration twin runs every statement of a revision inside a real transaction."""
+    import sqlite3
+
+    directory = with_revision(
+        tmp_path,
+        "c004",
+        """
+        op.create_table("cb_half", sa.Column("id", sa.Integer, primary_key=True))
+        op.add_column("cb_half", sa.Column("x", sa.Integer))
+        op.execute("INSERT INTO cb_no_such_table VALUES (1)")
+        """,
+    )
+    settings(tmp_path, lite={"type": "sqlite", "database": "app.db"})
+    assert unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "lite",
+                   "upgrade", "c003").returncode == 0  # fmt: skip
+    result = unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "lite",
+                     "upgrade", "head")  # fmt: skip
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "revision c004 failed" in error
+    assert "its changes were rolled back; the version table says c003" in error
+    with sqlite3.connect(tmp_path / "app.db") as database:
+        tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master")}
+    assert "cb_half" not in tables and tables >= TABLES
+
+
+def test_offline_failures_speak_of_no_version_table(tmp_path: Path) -> None:
+    directory = with_revision(
+        tmp_path,
+        "c004",
+        """
+        op.get_bind().execute(sa.text("SELECT 1")).close()
+        """,
+    )
+    settings(tmp_path, pg={"type": "postgres", "host": "db.invalid", "database": "x",
+                           "username": "u"})  # fmt: skip
+    result = unifydb(tmp_path, "migrate", "--directory", str(directory), "-d", "pg",
+                     "upgrade", "head", "--sql")  # fmt: skip
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "revision c004 failed" in error
+    assert "version table" not in error

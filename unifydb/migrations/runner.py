@@ -230,13 +230,17 @@ def _migrate_one(
         if isinstance(error, UnifyDBError) and failed.revision is None:
             result.status, result.error = "failed", str(error)
         else:
-            line = _failure(error, result, failed.revision, failed.rolled_back)
+            line = _failure(
+                error, result, failed.revision, rolled_back=failed.rolled_back,
+                partial=failed.partial,
+            )  # fmt: skip
             result.status, result.error = "failed", registry.redact(line)
     except UnifyDBError as error:
         result.status, result.error, result.exception = "failed", str(error), error
     except Exception as error:  # an env.py's own failure, offline
         result.exception = error
-        result.status, result.error = "failed", registry.redact(_failure(error, result, None))
+        line = _failure(error, result, None, offline=getattr(options, "sql", False))
+        result.status, result.error = "failed", registry.redact(line)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -269,8 +273,9 @@ def _run_online(  # noqa: PLR0917 - the pieces of one target's run
         result.before = current_revision(engine)
         with migration_lock(engine, datasource=name, timeout=lock_timeout):
             applied: list[str] = []
+            transactional = getattr(migrating, "transactional_ddl", False)
             try:
-                with engine.connect() as connection, _configure_defaults(applied):
+                with engine.connect() as connection, _configure_defaults(applied, transactional):
                     config.attributes["connection"] = connection
                     command_line.run_cmd(config, options)
                     if connection.in_transaction():
@@ -278,12 +283,17 @@ def _run_online(  # noqa: PLR0917 - the pieces of one target's run
             except Exception as error:
                 result.after = current_revision(engine)
                 failing = _failing_revision(error, config, options, result.after)
-                rolled_back = not commits_ddl(engine.dialect.name)
-                raise RevisionFailed(error, failing, rolled_back) from error
+                dialect = engine.dialect.name
+                # SQLite undoes DDL only inside the real transactions of the twin
+                rolled_back = dialect != "sqlite" or transactional
+                if commits_ddl(dialect):
+                    rolled_back = False
+                raise RevisionFailed(error, failing, rolled_back, commits_ddl(dialect)) from error
             finally:
                 config.attributes.pop("connection", None)
         result.after = current_revision(engine)
-        if migrating is not datasource and engine.dialect.name == "sqlite":
+        moved = result.before != result.after
+        if moved and migrating is not datasource and engine.dialect.name == "sqlite":
             result.warnings += foreign_key_violations(engine)
     finally:
         if migrating is not datasource:
@@ -320,10 +330,11 @@ def current_revision(engine: Any) -> str | None:
 
 
 @contextlib.contextmanager
-def _configure_defaults(applied: list[str]) -> Iterator[None]:
+def _configure_defaults(applied: list[str], transactional_ddl: bool = False) -> Iterator[None]:
     """While a foreign env.py runs: on databases that commit each DDL statement,
-    one transaction per revision (unless the env.py says otherwise), and every
-    applied revision noted."""
+    one transaction per revision (unless the env.py says otherwise); where the
+    engine makes DDL transactional that Alembic thinks is not (SQLite's twin),
+    Alembic told so; and every applied revision noted."""
     from alembic.runtime.environment import EnvironmentContext
 
     original = EnvironmentContext.configure
@@ -332,6 +343,8 @@ def _configure_defaults(applied: list[str]) -> Iterator[None]:
         connection = kwargs.get("connection")
         if connection is not None and commits_ddl(connection.dialect.name):
             kwargs.setdefault("transaction_per_migration", True)
+        if transactional_ddl:
+            kwargs.setdefault("transactional_ddl", True)
         user_callback = kwargs.get("on_version_apply")
 
         def note(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
@@ -389,16 +402,26 @@ def revision_in_traceback(error: BaseException) -> str | None:
 class RevisionFailed(Exception):
     """A command failed while migrating; ``revision`` is the one that was running."""
 
-    def __init__(self, error: BaseException, revision: str | None, rolled_back: bool) -> None:
+    def __init__(
+        self, error: BaseException, revision: str | None, rolled_back: bool, partial: bool
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.revision = revision
         #: the database undid the failed revision's changes (transactional DDL)
         self.rolled_back = rolled_back
+        #: what the failed revision ran before failing stays (DDL commits itself)
+        self.partial = partial
 
 
 def _failure(
-    error: BaseException, result: TargetResult, failing: str | None, rolled_back: bool = False
+    error: BaseException,
+    result: TargetResult,
+    failing: str | None,
+    *,
+    rolled_back: bool = False,
+    partial: bool = False,
+    offline: bool = False,
 ) -> str:
     """One line for an env.py's or a revision's failure: where, what, and a hint."""
     from alembic.util import CommandError
@@ -424,10 +447,17 @@ def _failure(
         parts.append("the migration failed")
     parts.append(cause.rstrip(": "))
     version = result.after or "base (no revision)"
-    if rolled_back and failing is not None:
+    if offline:
+        pass  # no database was touched: there is no version table to speak of
+    elif rolled_back and failing is not None:
         parts.append(f"its changes were rolled back; the version table says {version}")
     elif failing is not None or result.before != result.after:
         parts.append(f"the version table now says {version}")
+    if partial and failing is not None:
+        parts.append(
+            f"statements {failing} ran before failing stay (this database commits each DDL "
+            f"statement), so the schema may be partly at {failing}: repair it before upgrading"
+        )
     hint = _hint(error)
     return "; ".join(parts) + (f". Hint: {hint}" if hint else "")
 
@@ -454,6 +484,11 @@ def _hint(error: BaseException) -> str | None:
             f"the env.py looks up {error.args[0]!r}, which unifydb does not provide; it "
             "provides config.attributes['connection'] (a live connection), "
             "config.attributes['unifydb.registry'] and sqlalchemy.url"
+        )
+    if "MockConnection" in str(error):
+        return (
+            "this revision reads or writes data, which offline --sql cannot render; run it "
+            "online, or stamp past it"
         )
     if isinstance(error, AttributeError) and "NoneType" in str(error):
         return (

@@ -57,14 +57,23 @@ class SQLiteDatasource(SQLDatasource[SQLiteOptions]):
     def in_memory(self) -> bool:
         return self.options.database in ("", MEMORY)
 
+    #: a twin for migrations: DDL inside real transactions (see migration_datasource)
+    transactional_ddl = False
+
     def migration_datasource(self) -> SQLiteDatasource:
-        """Without foreign-key enforcement: Alembic alters SQLite tables by copying,
-        dropping and renaming them, and with enforcement on, dropping the original
-        fails, or deletes the rows that reference it (ON DELETE CASCADE). The
-        runner reports what PRAGMA foreign_key_check finds afterwards."""
-        if self.in_memory or not self.options.foreign_keys:
-            return self
-        return self.with_options(foreign_keys=False)
+        """A twin for Alembic. Without foreign-key enforcement: Alembic alters SQLite
+        tables by copying, dropping and renaming them, and with enforcement on,
+        dropping the original fails, or deletes the rows that reference it (ON
+        DELETE CASCADE); the runner reports what PRAGMA foreign_key_check finds
+        afterwards. With DDL inside transactions: Python's sqlite3 sends BEGIN
+        only before the first data change, so a failed revision would leave the
+        tables it created; SQLAlchemy's documented pysqlite recipe makes every
+        statement of a revision part of one transaction."""
+        if self.in_memory:
+            return self  # a twin would be another database
+        twin = self.with_options(foreign_keys=False)
+        twin.transactional_ddl = True
+        return twin
 
     def _build_url(self, drivername: str) -> URL:
         from sqlalchemy.engine import URL
@@ -147,6 +156,16 @@ class SQLiteDatasource(SQLDatasource[SQLiteOptions]):
     def configure_engine(self, engine: Engine) -> None:
         from sqlalchemy import event
 
+        if self.transactional_ddl:
+
+            def no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.isolation_level = None
+
+            def begin(connection: Any) -> None:
+                connection.exec_driver_sql("BEGIN")
+
+            event.listen(engine, "connect", no_implicit_transactions)
+            event.listen(engine, "begin", begin)
         pragmas = []
         options = self.options
         if options.foreign_keys:
