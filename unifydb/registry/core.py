@@ -151,8 +151,12 @@ class Registry(SettingsView):
         return async_sessionmaker_for(name, registry=self, **options)
 
     def vectors(self, name: str) -> Any:
-        """The unified vector API over a Chroma or Milvus datasource."""
+        """The unified vector API over a vector datasource (see :mod:`unifydb.vectorstore`)."""
         return self.get_datasource(name).vectors()
+
+    def async_vectors(self, name: str) -> Any:
+        """The asyncio twin of :meth:`vectors`."""
+        return self.get_datasource(name).async_vectors()
 
     def get_client(self, name: str) -> Any:
         """The native client: an Engine for SQL, MongoClient, Cassandra Session, ..."""
