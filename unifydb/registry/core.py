@@ -256,7 +256,8 @@ class Registry(SettingsView):
         """
         for name in names or self.names():
             datasource = self.get_datasource(name)
-            if asynchronous and datasource.category == "relational":
+            # SQL datasources: the relational ones, and pgvector (a vector type)
+            if asynchronous and getattr(datasource, "drivername", None):
                 datasource.get_async_engine()
 
     def redact(self, text: str) -> str:

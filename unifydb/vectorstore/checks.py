@@ -28,6 +28,8 @@ class InputChecks:
     filter_operators: ClassVar[frozenset[str]] = frozenset(
         ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$and", "$or")
     )
+    #: whether the backend's filters take True for 1 and False for 0 (Milvus does)
+    booleans_match_numbers: ClassVar[bool] = False
     #: whether records can be kept apart in namespaces (partitions) of one collection
     supports_namespaces: ClassVar[bool] = False
     #: what the backend calls its namespaces, and why it has none (for errors)

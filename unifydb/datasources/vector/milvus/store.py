@@ -48,6 +48,8 @@ class MilvusVectorStore(VectorStore):
     name_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
     name_rule: ClassVar[str] = "1-255 letters, digits or underscores, not starting with a digit"
     max_top_k: ClassVar[int | None] = 16_384
+    # Milvus's JSON comparisons treat true as 1 and false as 0
+    booleans_match_numbers: ClassVar[bool] = True
     no_namespace_reason: ClassVar[str] = (
         "Milvus partitions share one primary-key space, so the same id cannot live in two"
     )
