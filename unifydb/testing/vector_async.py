@@ -42,7 +42,8 @@ class AsyncConformance(ConformanceBase):
                     documents=["alpha", None, "gamma"],
                 )
                 assert await twin.count(name) == 3
-                assert await twin.count(name, where={"lang": "en"}) == 2
+                if store.counts_with_filter:
+                    assert await twin.count(name, where={"lang": "en"}) == 2
                 hits = await twin.query(name, vector=[1.0, 0.0, 0.0], top_k=2)
                 assert ids_of(hits) == ["a", "c"]
                 assert hits[0].score == pytest.approx(1.0, abs=1e-5)

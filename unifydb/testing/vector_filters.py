@@ -113,6 +113,15 @@ class FilterConformance(ConformanceBase):
         metadatas = [RECORDS[record_id] for record_id in ids]
         store.upsert(name, ids=ids, vectors=vectors, metadatas=metadatas)
 
+    def _count(self, store: VectorStore, name: str, where: dict[str, Any]) -> int | None:
+        """``count(where=...)``; None where the backend refuses it (clearly) by design."""
+        if store.counts_with_filter:
+            return store.count(name, where=where)
+        with pytest.raises(UnsupportedFilterError, match="count") as caught:
+            store.count(name, where=where)
+        assert caught.value.datasource == "vec"
+        return None
+
     # ------------------------------------------------------------------------- the language
 
     def test_every_filter_operator(self, store: VectorStore, collection: str) -> None:
@@ -122,7 +131,8 @@ class FilterConformance(ConformanceBase):
             quirk = store.booleans_match_numbers and "flag" in where
             expected = {"e", "g"} if quirk else exact  # documented for Milvus: True == 1
             found = set(ids_of(store.query(collection, vector=[1.0, 0.0, 0.0], where=where)))
-            counted = store.count(collection, where=where)
+            counted = self._count(store, collection, where)
+            counted = len(found) if counted is None else counted
             if found != expected or counted != len(expected):
                 wrong.append(
                     f"{where}: query {sorted(found)}, count {counted}, expected {sorted(expected)}"
@@ -205,10 +215,13 @@ class FilterConformance(ConformanceBase):
         )
         total = len(ids) + len(keys)
         for record_id, value in zip(ids, HOSTILE_VALUES, strict=True):
-            assert store.count(collection, where={"text": value}) == 1, value
+            assert self._count(store, collection, {"text": value}) in (1, None), value
             hits = store.query(collection, vector=[1.0, 0.0, 0.0], where={"text": {"$in": [value]}})
             assert ids_of(hits) == [record_id], value
-            assert store.count(collection, where={"text": {"$ne": value}}) == total - 1, value
+            others = store.query(
+                collection, vector=[1.0, 0.0, 0.0], top_k=50, where={"text": {"$ne": value}}
+            )
+            assert len(others) == total - 1 and record_id not in ids_of(others), value
         for record_id, key in zip(keys, HOSTILE_KEYS, strict=True):
             hits = store.query(collection, vector=[1.0, 0.0, 0.0], where={key: "here"})
             assert ids_of(hits) == [record_id], key
@@ -243,7 +256,7 @@ class FilterConformance(ConformanceBase):
         assert store.get(collection, ids=["a", "b", "c"])[0].id == "c"
         store.delete(collection, where={"$or": [{"year": {"$gte": 2023}}, {"tag": "y"}]})
         assert sorted(r.id for r in store.get(collection, ids=list(RECORDS))) == ["e", "f", "g"]
-        assert store.count(collection, where={"year": {"$gt": 0}}) == 1
+        assert self._count(store, collection, {"year": {"$gt": 0}}) in (1, None)
         store.delete(collection, where={"nokey": 1})  # matches nothing: fine
         assert store.count(collection) == 3
 

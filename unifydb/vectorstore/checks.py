@@ -30,6 +30,8 @@ class InputChecks:
     )
     #: whether the backend's filters take True for 1 and False for 0 (Milvus does)
     booleans_match_numbers: ClassVar[bool] = False
+    #: whether count() takes a where (Pinecone counts whole namespaces only)
+    counts_with_filter: ClassVar[bool] = True
     #: whether records can be kept apart in namespaces (partitions) of one collection
     supports_namespaces: ClassVar[bool] = False
     #: what the backend calls its namespaces, and why it has none (for errors)
