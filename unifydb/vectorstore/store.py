@@ -44,6 +44,7 @@ from .types import (
     CollectionInfo,
     Metric,
     Scalar,
+    UnsupportedFilterError,
     VectorHit,
     VectorRecord,
 )
@@ -359,6 +360,13 @@ class VectorStore(BackendHooks, InputChecks, ABC):
     ) -> Plan[int]:
         self._check_name(name)
         tree = self._check_where(where)
+        if tree is not None and not self.counts_with_filter:
+            raise UnsupportedFilterError(
+                f"the {self._datasource.type_name} backend counts whole namespaces only, so "
+                "count() takes no where",
+                datasource=self._datasource.name,
+                fix="count without where, or query with the filter and a large top_k",
+            )
         space = self._check_namespace(namespace)
 
         async def native() -> int:

@@ -17,7 +17,7 @@ def _host(value: Any) -> Any:
         return None  # ORBIT leaves it commented out or empty for serverless indexes
     parts = urlsplit(value if "://" in value else f"https://{value}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an index host, e.g. https://my-index-abc123.svc.pinecone.io")
+        raise ValueError("must be a host or URL, e.g. my-index-abc123.svc.pinecone.io")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not hold credentials: give api_key instead")
     try:
@@ -38,8 +38,8 @@ class PineconeOptions(Options, kw_only=True, frozen=True):
     host: Annotated[
         str | None,
         doc(
-            "Data-plane host of the index named by index_name (skips looking it up); "
-            "other collections are looked up by name."
+            "Data-plane host (host[:port], HTTPS) of the index named by index_name (skips "
+            "looking it up); other collections are looked up by name."
         ),
     ] = None
     index_name: Annotated[

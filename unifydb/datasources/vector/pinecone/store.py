@@ -12,7 +12,6 @@ from unifydb.vectorstore import (
     Filter,
     Metric,
     Scalar,
-    UnsupportedFilterError,
     VectorHit,
     VectorRecord,
     Vectors,
@@ -217,12 +216,6 @@ class PineconeVectorStore(VectorStore):
             index_client.delete(ids=batch, namespace=namespace or "")
 
     def _count(self, info: CollectionInfo, where: Filter | None, *, namespace: str | None) -> int:
-        if where is not None:
-            raise UnsupportedFilterError(
-                "Pinecone counts whole namespaces only, so count() takes no where",
-                datasource=self.datasource.name,
-                fix="count without where, or query with a filter and a large top_k",
-            )
         stats = self._index(info.name).describe_index_stats()
         namespaces = getattr(stats, "namespaces", None) or {}
         keys = (namespace,) if namespace else ("", "__default__")
