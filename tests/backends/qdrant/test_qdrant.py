@@ -106,12 +106,12 @@ def test_a_key_qdrant_cannot_address_is_refused() -> None:
     ("options", "key", "message"),
     [
         ({}, "path", "required"),
-        ({"url": "http://h:6333", "host": "h"}, None, "not url and host"),
+        ({"url": "http://h:6333", "host": "h"}, None, "not both"),
         ({"url": "ftp://h"}, "url", "http"),
         ({"url": "http://u:p@h:6333"}, "url", "credentials"),
         ({"url": "http://h:port"}, "url", "numeric port"),
         ({"host": "h", "port": 0}, "port", None),
-        ({"path": " "}, "path", "empty"),
+        ({"path": " ", "host": ""}, "path", "required"),
         ({"host": "h", "api_key": "clé"}, "api_key", "ASCII"),
     ],
 )
@@ -150,6 +150,14 @@ def test_orbit_shaped_settings_load_unchanged() -> None:
     assert arguments["host"] == "localhost" and arguments["timeout"] == 5
     assert arguments["api_key"] == API_KEY
     assert API_KEY not in repr(datasource.options) and API_KEY not in str(datasource.describe())
+
+
+def test_a_server_wins_over_path() -> None:
+    """As in the shipped settings: path has a default, the server's url is optional."""
+    server = QdrantDatasource("q", {"path": ".unifydb/qdrant", "url": "http://h:6333"})
+    assert server.mode == "server" and server.in_process_store() is None
+    local = QdrantDatasource("q", {"path": ".unifydb/qdrant", "url": ""})
+    assert local.mode == "local"
 
 
 def test_api_key_file(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ def _server_url(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     value = value.strip()
+    if not value:
+        return None  # an unset ${VAR:-} in settings: no server
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be http(s)://host[:port], e.g. http://localhost:6333")
@@ -27,9 +29,10 @@ def _server_url(value: Any) -> Any:
     return value
 
 
-def _non_empty(value: Any) -> Any:
+def _blank_is_unset(value: Any) -> Any:
+    # shipped settings write ${DATASOURCE_QDRANT_HOST:-}: empty means "not this mode"
     if isinstance(value, str) and not value.strip():
-        raise ValueError("must not be empty")
+        return None
     return value
 
 
@@ -44,7 +47,9 @@ class QdrantOptions(Options, kw_only=True, frozen=True):
     url: Annotated[
         str | None, doc("http(s)://host:port of a Qdrant server (or give host and port).")
     ] = None
-    host: Annotated[str | None, doc("Qdrant server host, instead of url.")] = None
+    host: Annotated[
+        str | None, doc("Qdrant server host, instead of url (either one: path is ignored).")
+    ] = None
     port: Annotated[Port, doc("Qdrant server REST port (with host).")] = 6333
     grpc_port: Annotated[Port, doc("Qdrant server gRPC port (with prefer_grpc).")] = 6334
     prefer_grpc: Annotated[bool, doc("Talk gRPC to the server instead of REST.")] = False
@@ -58,16 +63,17 @@ class QdrantOptions(Options, kw_only=True, frozen=True):
     path: Annotated[
         str | None,
         doc(
-            "qdrant-client's local mode: a folder (created if missing), or ':memory:'. "
-            "Only one client at a time may open a folder; unifydb shares it within a process."
+            "qdrant-client's local mode: a folder (created if missing), or ':memory:'; "
+            "ignored when url or host is set. One client at a time may open a folder; "
+            "unifydb shares it within a process."
         ),
     ] = None
 
     secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
     preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
         "url": _server_url,
-        "host": _non_empty,
-        "path": _non_empty,
+        "host": _blank_is_unset,
+        "path": _blank_is_unset,
         "api_key": _ascii,
     }
     aliases: ClassVar[Mapping[str, str]] = {"location": "path"}
@@ -77,10 +83,9 @@ class QdrantOptions(Options, kw_only=True, frozen=True):
     )
 
     def __post_init__(self) -> None:
-        given = [key for key in ("url", "host", "path") if getattr(self, key)]
-        if len(given) > 1:
-            raise OptionError(f"give one of url, host or path, not {' and '.join(given)}")
-        if not given:
+        if self.url and self.host:
+            raise OptionError("give url, or host and port, not both")
+        if not (self.url or self.host or self.path):
             raise OptionError(
                 "is required: a server (url, or host and port), or a local folder or ':memory:'",
                 "path",
@@ -88,6 +93,6 @@ class QdrantOptions(Options, kw_only=True, frozen=True):
 
     @property
     def mode(self) -> Literal["memory", "local", "server"]:
-        if self.path == MEMORY:
-            return "memory"
-        return "local" if self.path else "server"
+        if self.url or self.host:
+            return "server"
+        return "memory" if self.path == MEMORY else "local"
