@@ -23,7 +23,7 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
-from bench import check, hotpath, sql, startup, vectors
+from bench import check, hotpath, sql, startup, vector_backends, vectors
 from bench.core import FULL, REPO, SHORT, Config, Row, error_row, format_table, markdown_table
 
 Benchmark = tuple[str, str, Callable[[Config], list[Row]]]
@@ -37,6 +37,7 @@ BENCHMARKS: tuple[Benchmark, ...] = tuple(
             *sql.BENCHMARKS,
             *check.BENCHMARKS,
             *vectors.BENCHMARKS,
+            *vector_backends.BENCHMARKS,
         ),
         key=lambda item: (not item[0].isdigit(), item[0]),
     )
