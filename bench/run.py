@@ -39,7 +39,7 @@ BENCHMARKS: tuple[Benchmark, ...] = tuple(
             *vectors.BENCHMARKS,
             *vector_backends.BENCHMARKS,
         ),
-        key=lambda item: (not item[0].isdigit(), item[0]),
+        key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0]),
     )
 )
 
