@@ -31,6 +31,7 @@ import json
 import os
 import resource
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import tempfile
@@ -59,8 +60,11 @@ from bench.core import (
 )
 from bench.env import MARIADB, POSTGRES, mariadb_database, pg_database
 
-HANGING = ("oracle", "sqlserver", "mongodb", "cassandra")
-REACHABLE = ("sqlite", "chroma", "milvus", "postgres", "mysql", "mariadb", "supabase")
+HANGING = ("oracle", "sqlserver", "mongodb", "cassandra", "pinecone")
+#: pgvector's health check is PostgreSQL's: the machine's server answers it, extension or not
+REACHABLE = (
+    "sqlite", "chroma", "milvus", "qdrant", "postgres", "pgvector", "mysql", "mariadb", "supabase"
+)  # fmt: skip
 
 _SEQUENTIAL = """\
 import json, sys, time
@@ -182,6 +186,11 @@ def _environment(
         "DATASOURCE_POSTGRES_DATABASE": postgres_db,
         "DATASOURCE_POSTGRES_USERNAME": POSTGRES.user,
         "DATASOURCE_POSTGRES_PASSWORD": "",
+        "DATASOURCE_PGVECTOR_HOST": POSTGRES.host,
+        "DATASOURCE_PGVECTOR_PORT": str(POSTGRES.port),
+        "DATASOURCE_PGVECTOR_DATABASE": postgres_db,
+        "DATASOURCE_PGVECTOR_USERNAME": POSTGRES.user,
+        "DATASOURCE_PGVECTOR_PASSWORD": "",
         "DATASOURCE_SUPABASE_HOST": supabase.host,
         "DATASOURCE_SUPABASE_PORT": str(supabase.port),
         "DATASOURCE_SUPABASE_DATABASE": supabase.database,
@@ -196,6 +205,11 @@ def _environment(
             f"DATASOURCE_{name}_USERNAME": MARIADB.user,
             f"DATASOURCE_{name}_PASSWORD": "",
         }
+    pinecone = hanging["pinecone"]
+    variables |= {  # the index host: TLS to a listener that never answers
+        "DATASOURCE_PINECONE_API_KEY": "bench-key",
+        "DATASOURCE_PINECONE_HOST": f"{pinecone.host}:{pinecone.port}",
+    }
     oracle, sqlserver = hanging["oracle"], hanging["sqlserver"]
     mongodb, cassandra = hanging["mongodb"], hanging["cassandra"]
     variables |= {
@@ -249,6 +263,9 @@ def check_with_hanging(config: Config) -> list[Row]:
         work = folder / "work"
         work.mkdir()
         shutil.copy(REPO / "settings.toml", work / "settings.toml")
+        # a health check never creates the SQLite file the shipped settings name
+        (work / ".unifydb").mkdir()
+        sqlite3.connect(work / ".unifydb" / "sqlite.db").close()
         (work / "sequential.py").write_text(_SEQUENTIAL)
         env = _environment(postgres_db, mariadb_db, supabase, hanging)
         check_argv = [UNIFYDB_SCRIPT, "check", "--json", "--timeout", f"{timeout:g}"]
@@ -278,7 +295,8 @@ def check_with_hanging(config: Config) -> list[Row]:
     hung = sum(o.exit is None for o in parallel)
     wrong = [o.wrong for o in parallel if o.wrong]
     passed = not hung and not wrong and exits.unifydb <= config.check_target
-    label = f"`unifydb check --timeout {timeout:g}`, 11 sources, 4 hang"
+    sources = len(REACHABLE) + len(HANGING)
+    label = f"`unifydb check --timeout {timeout:g}`, {sources} sources, {len(HANGING)} hang"
     row = ratio_row(
         "7",
         f"{label}: wall to exit vs sequential",

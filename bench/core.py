@@ -88,6 +88,13 @@ class Config:
     many_added: int = 500
     tenant_count: int = 5_000
     many_rounds: int = 3
+    #: Qdrant (local) and pgvector (benchmark 10): vectors per arm and round, queries per arm
+    backend_vectors: int = 300
+    backend_queries: int = 40
+    qdrant_rounds: int = 2
+    #: PGlite inserts ~200 vectors/s with its HNSW index (WASM): fewer vectors there
+    pgvector_vectors: int = 300
+    pgvector_rounds: int = 2
     vector_dim: int = 384
 
 
@@ -115,6 +122,11 @@ FULL = Config(
     milvus_queries=1_000,
     milvus_rounds=3,
     memory_rounds=3,
+    backend_vectors=5_000,
+    backend_queries=500,
+    qdrant_rounds=5,
+    pgvector_vectors=1_000,
+    pgvector_rounds=3,
 )
 
 SHORT = Config(

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
-from bench import check, hotpath, many, sql, startup, vectors
+from bench import check, hotpath, many, sql, startup, vector_backends, vectors
 from bench.core import FULL, REPO, SHORT, Config, Row, error_row, format_table, markdown_table
 
 Benchmark = tuple[str, str, Callable[[Config], list[Row]]]
@@ -38,8 +38,9 @@ BENCHMARKS: tuple[Benchmark, ...] = tuple(
             *check.BENCHMARKS,
             *vectors.BENCHMARKS,
             *many.BENCHMARKS,
+            *vector_backends.BENCHMARKS,
         ),
-        key=lambda item: (not item[0].isdigit(), item[0]),
+        key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0]),
     )
 )
 

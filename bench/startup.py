@@ -266,6 +266,9 @@ _UNIFYDB_EMBEDDED = (
     + """\
 import unifydb
 folder = sys.argv[1]
+# a health check never creates a SQLite file (the application's first connect does)
+import sqlite3
+sqlite3.connect(folder + "/sqlite.db").close()
 registry = unifydb.Registry(settings={"datasources": {
     "sqlite": {"type": "sqlite", "database": folder + "/sqlite.db"},
     "chroma": {"type": "chroma", "path": folder + "/chroma"},

@@ -8,6 +8,8 @@ CACHE="${REPO_ROOT}/.cache/test-servers"
 PYTHON_BIN="${PYTHON:-python3}"
 CASSANDRA_NPM_VERSION="2.2.0"
 SECANTUS_SPEC="secantusdb==0.7.0b3"
+# PGlite with pgvector over the PostgreSQL wire protocol (pgvector is not in Debian 12)
+PGLITE_PACKAGES="@electric-sql/pglite@0.5.14 @electric-sql/pglite-socket@0.2.17 @electric-sql/pglite-pgvector@0.0.15"
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -91,6 +93,24 @@ else
     step "secantusdb: pip install ${SECANTUS_SPEC}"
     "${SEC_VENV}/bin/python" -m pip install --quiet --disable-pip-version-check \
         --no-input "${SECANTUS_SPEC}" </dev/null
+fi
+
+# --- PGlite + pgvector (npm), served by pglite-server --------------------------
+PGLITE_DIR="${CACHE}/pglite"
+PGLITE_MARK="${PGLITE_DIR}/.installed-$(printf '%s' "${PGLITE_PACKAGES}" | tr ' @/' '___')"
+if [ -f "${PGLITE_MARK}" ] && [ -f "${PGLITE_DIR}/node_modules/@electric-sql/pglite-socket/dist/scripts/server.js" ]; then
+    step "pglite + pgvector: already installed in ${PGLITE_DIR}"
+else
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    step "pglite + pgvector: npm install ${PGLITE_PACKAGES} into ${PGLITE_DIR}"
+    rm -rf "${PGLITE_DIR}"
+    mkdir -p "${PGLITE_DIR}"
+    printf '{"private": true}\n' >"${PGLITE_DIR}/package.json"
+    # shellcheck disable=SC2086 - one word per package
+    (cd "${PGLITE_DIR}" && npm install --silent --no-audit --no-fund ${PGLITE_PACKAGES} </dev/null)
+    touch "${PGLITE_MARK}"
 fi
 
 step "done: ${CACHE}"

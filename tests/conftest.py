@@ -138,6 +138,19 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield server
 
 
+# ----------------------------------------------------------------------------- PGlite (pgvector)
+
+
+@pytest.fixture(scope="session")
+def pglite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """PostgreSQL with pgvector (PGlite over the wire protocol), once per session;
+    ~5-15 s to start. Settings for it: ``pglite_server.settings()``."""
+    from tests.servers.pglite import pglite
+
+    with pglite(tmp_path_factory.mktemp("pglite")) as server:
+        yield server
+
+
 # ----------------------------------------------------------------------------- network faults
 
 

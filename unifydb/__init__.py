@@ -139,8 +139,15 @@ def async_sessionmaker(name: str | None = None, *, readonly: bool = False, **opt
 
 
 def vectors(name: str) -> Any:
-    """The unified vector API (create/upsert/query/get/delete/count) over Chroma or Milvus."""
+    """The unified vector API (create/upsert/query/get/delete/count) over Chroma,
+    Milvus, Qdrant, pgvector or Pinecone."""
     return default_registry().vectors(name)
+
+
+def async_vectors(name: str) -> Any:
+    """``await unifydb.async_vectors("qdrant").query(...)`` -- the asyncio twin of
+    :func:`vectors`."""
+    return default_registry().async_vectors(name)
 
 
 def warm_up(*names: str, asynchronous: bool = False) -> None:
@@ -207,6 +214,7 @@ __all__ = [
     "__version__",
     "async_session",
     "async_sessionmaker",
+    "async_vectors",
     "close_all",
     "default_registry",
     "get_async_engine",

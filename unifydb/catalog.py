@@ -206,6 +206,37 @@ BUILTIN: dict[str, TypeInfo] = {
             variant=_milvus_drivers,
             capabilities=frozenset({"vectors", "embedded", "async"}),
         ),
+        TypeInfo(
+            "qdrant",
+            "unifydb.datasources.vector.qdrant:QdrantDatasource",
+            "vector",
+            "qdrant",
+            ("qdrant_client",),
+            "Qdrant: a server (REST or gRPC), or qdrant-client's local mode (a folder or memory)",
+            async_drivers=("qdrant_client",),
+            capabilities=frozenset({"vectors", "embedded", "async"}),
+            url_fields=frozenset({"host", "port", "api_key"}),
+        ),
+        TypeInfo(
+            "pgvector",
+            f"{_RELATIONAL}.postgres.pgvector:PgvectorDatasource",
+            "vector",
+            "pgvector",
+            ("psycopg",),
+            "PostgreSQL with the pgvector extension: a SQLAlchemy engine and the vector API",
+            async_drivers=("psycopg",),
+            capabilities=frozenset({"sql", "async", "vectors"}),
+        ),
+        TypeInfo(
+            "pinecone",
+            "unifydb.datasources.vector.pinecone:PineconeDatasource",
+            "vector",
+            "pinecone",
+            ("pinecone",),
+            "Pinecone (a hosted service): one index per collection",
+            capabilities=frozenset({"vectors"}),
+            url_fields=frozenset({"host", "api_key"}),
+        ),
     )
 }
 

@@ -131,7 +131,7 @@ def test_list_show_and_check_the_orbit_file_unchanged(orbit: dict[str, Any]) -> 
     for name in LIVE:
         assert status[name]["status"] == "ok", status[name]
         assert status[name]["configured"] is True
-    for name in ("supabase", "oracle", "sqlserver", "cassandra", "pinecone"):
+    for name in ("supabase", "oracle", "sqlserver", "cassandra", "pinecone", "qdrant"):
         assert status[name]["status"] == "not_configured", status[name]
     assert status["mongodb"]["missing_variables"] == []  # the URI form is not needed
     for name in LIVE:
@@ -371,3 +371,73 @@ def test_a_missing_mariadb_driver_names_the_system_package() -> None:
     datasource = registry_for(m={"type": "mariadb", "host": "h"}).build("m")
     error = datasource.driver_missing("mariadb")
     assert "unifydb[mariadb]" in str(error) and "libmariadb-dev" in str(error)
+
+
+# ----------------------------------------------------------------------------- vector types
+
+
+def test_orbit_qdrant_and_pinecone_entries_load_unchanged(
+    orbit: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ORBIT's qdrant and pinecone entries, from its file as is (no server for either
+    runs here: what is checked is what unifydb makes of every key)."""
+    monkeypatch.setenv("DATASOURCE_QDRANT_HOST", "qdrant.internal")
+    monkeypatch.setenv("DATASOURCE_QDRANT_PORT", "6333")
+    monkeypatch.setenv("DATASOURCE_PINECONE_API_KEY", "pcsk-orbit-secret-key")
+    registry = unifydb.Registry(orbit["config"])
+    qdrant = registry.build("qdrant")
+    assert qdrant.type == "qdrant" and qdrant.mode == "server"
+    arguments = qdrant.client_arguments()
+    assert (arguments["host"], arguments["port"], arguments["timeout"]) == (
+        "qdrant.internal",
+        6333,
+        5,
+    )
+    assert (arguments["prefer_grpc"], arguments["https"]) == (False, False)
+    assert qdrant.settings == {"embedding_provider": "ollama", "collection_name": "orbit"}
+    pinecone = registry.build("pinecone")
+    assert pinecone.type == "pinecone" and pinecone.default_namespace is None
+    assert pinecone.settings == {"embedding_provider": None}
+    assert "pcsk-orbit-secret-key" not in repr(pinecone.describe())
+    assert registry.inspect("pinecone").configured is True
+
+
+@pytest.mark.live
+def test_an_orbit_shaped_pgvector_entry_on_pglite(pglite_server: Any) -> None:
+    """pgvector as ORBIT would write it: the postgres keys, its pool keys, and the
+    vector table's table/dimension/distance."""
+    registry = registry_for(
+        pgvector={
+            "host": pglite_server.host,
+            "port": str(pglite_server.port),
+            "database": "postgres",
+            "username": "postgres",
+            "password": "",
+            "use_connection_pool": True,
+            "pool_size": 3,
+            "connection_timeout": 10,
+            "max_connection_lifetime": 3600,
+            "statement_timeout": 10000,
+            "validate_on_borrow": True,
+            "table": "orbit_docs",
+            "dimension": 4,
+            "distance": "cosine",
+            "embedding_provider": "ollama",
+            # PGlite serves every connection from one backend, like a transaction pooler
+            "prepared_statements": False,
+        }
+    )
+    try:
+        datasource = registry.get_datasource("pgvector")
+        table = datasource.settings["table"]
+        store = registry.vectors("pgvector")
+        store.create_collection(table)  # dimension and distance from settings
+        try:
+            store.upsert(table, ids=["a"], vectors=[[1.0, 0.0, 0.0, 0.0]])
+            assert store.query(table, vector=[1.0, 0.0, 0.0, 0.0])[0].score == pytest.approx(1.0)
+            with registry.get_engine("pgvector").connect() as connection:
+                assert connection.execute(text("SHOW statement_timeout")).scalar() == "10s"
+        finally:
+            store.drop_collection(table)
+    finally:
+        registry.close_all()

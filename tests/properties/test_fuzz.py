@@ -554,6 +554,7 @@ UNSAFE_TO_BREAK = {
 TYPED_URLS = {
     "postgres": f"postgresql://u:{MARKER}u@db.example:5433/app?sslmode=require",
     "supabase": f"postgresql://postgres:{MARKER}u@db.abc.supabase.co:6543/postgres",
+    "pgvector": f"postgresql://u:{MARKER}u@db.example:5432/app",
     "sqlite": "sqlite:///data/fuzz-url.db",
     "mysql": f"mysql+mysqldb://u:{MARKER}u@db.example/app?charset=utf8",
     "mariadb": f"mariadb://u:{MARKER}u@db.example/app",
@@ -573,6 +574,9 @@ BASE_ENTRIES: dict[str, dict[str, Any]] = {
     "cassandra": {"contact_points": "cass.example"},
     "chroma": {},
     "milvus": {"uri": "http://127.0.0.1:19530"},
+    "qdrant": {"path": ":memory:"},
+    "pgvector": {"host": "db.example"},
+    "pinecone": {"api_key": "pc-key"},
 }
 
 

@@ -69,6 +69,11 @@ NUL_CASES = [
     ("cassandra", {"contact_points": f"h{NUL}"}, "contact_points"),
     ("chroma", {"path": f"/tmp/c{NUL}"}, "path"),
     ("milvus", {"uri": f"/tmp/m{NUL}.db"}, "uri"),
+    ("qdrant", {"path": f"/tmp/q{NUL}"}, "path"),
+    ("qdrant", {"host": "h", "api_key": f"k{NUL}"}, "api_key"),
+    ("pgvector", {"host": "h", "schema_name": f"s{NUL}"}, "schema_name"),
+    ("pinecone", {"api_key": f"k{NUL}"}, "api_key"),
+    ("pinecone", {"api_key": "k", "namespace": f"n{NUL}"}, "namespace"),
 ]
 
 

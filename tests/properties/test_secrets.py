@@ -94,6 +94,8 @@ LOGGERS = (
     "cassandra",
     "chromadb",
     "pymilvus",
+    "qdrant_client",
+    "pinecone",
     "grpc",
     "httpx",
     "httpcore",
@@ -259,6 +261,10 @@ def field_settings(kind: str, host: str, port: int, password: str | None = None)
             "user": "root",
             "password": secret,
         },
+        "qdrant": {**common, "host": host, "port": port, "api_key": secret},
+        "pgvector": {**common, **server, "database": "app", "distance": "cosine"},
+        # the index host (HTTPS); the control plane is never reached with a host
+        "pinecone": {**common, "host": f"{host}:{port}", "api_key": secret},
         # SQLite has no credentials: a password given anyway must be refused unechoed
         "sqlite": {**common, "database": "secrets.db", "password": secret},
     }[kind]
@@ -270,6 +276,7 @@ def url_settings(kind: str, host: str, port: int, password: str = SPECIAL) -> di
     common = {"type": kind, "timeout": TIMEOUT}
     urls = {
         "postgres": f"postgresql://app:{escaped}@{host}:{port}/app",
+        "pgvector": f"postgresql://app:{escaped}@{host}:{port}/app",
         "supabase": f"postgresql://app:{escaped}@{host}:{port}/app?sslmode=require",
         "mysql": f"mysql://app:{escaped}@{host}:{port}/app",
         "mariadb": f"mariadb://app:{escaped}@{host}:{port}/app",
@@ -291,6 +298,11 @@ def url_settings(kind: str, host: str, port: int, password: str = SPECIAL) -> di
         }
     if kind == "cassandra":
         return field_settings(kind, host, port, password)
+    header_safe = SPECIAL_ASCII if password == SPECIAL else password  # sent in a header
+    if kind == "qdrant":
+        return {**common, "url": f"http://{host}:{port}", "api_key": header_safe}
+    if kind == "pinecone":
+        return {**common, "controller_host": f"http://{host}:{port}", "api_key": header_safe}
     if kind == "chroma":
         token = SPECIAL_ASCII if password == SPECIAL else password
         return {**field_settings(kind, host, port, token), "token_header": "X-Chroma-Token"}
@@ -426,6 +438,7 @@ def _bad_option_cases() -> Iterator[Any]:
     sql_schemes = {
         "postgres": "postgresql",
         "supabase": "postgresql",
+        "pgvector": "postgresql",
         "mysql": "mysql",
         "mariadb": "mariadb",
         "oracle": "oracle+oracledb",
@@ -883,6 +896,10 @@ def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]
         },
         "milvus": field_settings("milvus", "127.0.0.1", port),
         "milvus_url": url_entry("milvus", "127.0.0.1", port),
+        "qdrant": field_settings("qdrant", "127.0.0.1", port),
+        "qdrant_url": url_entry("qdrant", "127.0.0.1", port, SECRETS["qdrant"]),
+        "pgvector_url": url_entry("pgvector", "127.0.0.1", port, SECRETS["pgvector"]),
+        "pinecone": field_settings("pinecone", "127.0.0.1", port),
         "broken": {**field_settings("postgres", "h", 1), "port": "not-a-port"},
     }
     variables: dict[str, str] = {}

@@ -36,10 +36,10 @@ def test_check_with_only_the_shipped_settings(tmp_path: Path) -> None:
     result = run_cli("check", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     statuses = {item["name"]: item for item in json.loads(result.stdout)}
-    assert len(statuses) == 11
+    assert len(statuses) == 14
     assert statuses["sqlite"]["status"] == "ok"
     for name, item in statuses.items():
-        if name in ("sqlite", "chroma", "milvus"):
+        if name in ("sqlite", "chroma", "milvus", "qdrant"):
             continue
         assert item["status"] in ("not_configured", "driver_missing"), item
         if item["status"] == "not_configured":

@@ -59,10 +59,11 @@ def test_listing_imports_no_implementation_or_driver() -> None:
         "infos = [r.inspect(n, validate=False) for n in names]\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('unifydb.datasources.')"
         " or m.split('.')[0] in ('sqlalchemy', 'msgspec', 'psycopg', 'pymongo', 'chromadb',"
-        " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc'))\n"
+        " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc',"
+        " 'qdrant_client', 'pinecone'))\n"
         "print(len(names), len(types), loaded)"
     )
-    assert output == "11 11 []"
+    assert output == "14 14 []"
 
 
 def test_validating_a_listing_imports_option_models_but_no_driver() -> None:
@@ -72,9 +73,10 @@ def test_validating_a_listing_imports_option_models_but_no_driver() -> None:
         "infos = [r.inspect(n) for n in r.names()]\n"
         "print([i.name for i in infos if i.status == 'ok'],"
         " sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'psycopg', 'pymongo',"
-        " 'chromadb', 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc'}))"
+        " 'chromadb', 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc',"
+        " 'qdrant_client', 'pinecone'}))"
     )
-    assert output == "['sqlite', 'chroma', 'milvus'] []"
+    assert output == "['sqlite', 'chroma', 'milvus', 'qdrant'] []"
 
 
 def test_import_unifydb_loads_nothing_heavy() -> None:
@@ -82,6 +84,7 @@ def test_import_unifydb_loads_nothing_heavy() -> None:
         "import sys, unifydb\n"
         "heavy = ('sqlalchemy', 'dynaconf', 'msgspec', 'psycopg', 'pymongo', 'chromadb',"
         " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc', 'pymssql',"
+        " 'qdrant_client', 'pinecone', 'numpy',"
         " 'click', 'rich', 'alembic')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )

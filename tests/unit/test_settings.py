@@ -70,12 +70,13 @@ def test_missing_variables_are_reported_and_left_in_place() -> None:
 # ----------------------------------------------------------------------------- shipped settings
 
 
-def test_shipped_settings_list_all_eleven_datasources() -> None:
+def test_shipped_settings_list_every_datasource() -> None:
     registry = unifydb.Registry(REPO / "settings.toml")
     assert sorted(registry.names()) == sorted(
         [
             "postgres", "sqlite", "mysql", "mariadb", "oracle", "sqlserver",
             "supabase", "mongodb", "cassandra", "chroma", "milvus",
+            "qdrant", "pgvector", "pinecone",
         ]
     )  # fmt: skip
     for name in registry.names():

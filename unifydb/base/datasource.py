@@ -487,5 +487,9 @@ class Datasource(ABC, Generic[OptionsT]):
         raise UnsupportedOperationError(
             f"{self.type_name} is not a vector datasource",
             datasource=self._name,
-            fix="use a datasource of a vector type (chroma, milvus, ...)",
+            fix="use a datasource of a vector type (chroma, milvus, qdrant, pgvector, pinecone)",
         )
+
+    def async_vectors(self) -> Any:
+        """The asyncio twin of :meth:`vectors`; only vector datasources have one."""
+        return self.vectors().as_async()

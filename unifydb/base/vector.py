@@ -34,3 +34,7 @@ class VectorDatasource(ClientDatasource[OptionsT]):
                     self._vectors = self.store_class(self)
                 store = self._vectors
         return store
+
+    def async_vectors(self) -> Any:
+        """The asyncio twin of :meth:`vectors` (see :mod:`unifydb.vectorstore.aio`)."""
+        return self.vectors().as_async()

@@ -505,7 +505,9 @@ def _escaped(url: Any) -> str:
 
 
 def sql_datasources(registry: Registry) -> list[str]:
-    """Configured datasources whose type is relational, in settings order."""
+    """Configured datasources that are SQL databases (relational ones, and pgvector),
+    in settings order."""
+    from unifydb.base import SQLDatasource
     from unifydb.registry import load_type
 
     names = []
@@ -513,6 +515,6 @@ def sql_datasources(registry: Registry) -> list[str]:
         info = registry.inspect(name)
         if not info.configured or not info.known_type:
             continue
-        if load_type(info.type, datasource=name).category == "relational":
+        if issubclass(load_type(info.type, datasource=name), SQLDatasource):
             names.append(name)
     return names

@@ -187,8 +187,12 @@ class Registry(RuntimeChanges):
         return async_sessionmaker_for(name, registry=self, **options)
 
     def vectors(self, name: str) -> Any:
-        """The unified vector API over a Chroma or Milvus datasource."""
+        """The unified vector API over a vector datasource (see :mod:`unifydb.vectorstore`)."""
         return self.get_datasource(name).vectors()
+
+    def async_vectors(self, name: str) -> Any:
+        """The asyncio twin of :meth:`vectors`."""
+        return self.get_datasource(name).async_vectors()
 
     def get_client(self, name: str) -> Any:
         """The native client: an Engine for SQL, MongoClient, Cassandra Session, ..."""
@@ -288,7 +292,8 @@ class Registry(RuntimeChanges):
         """
         for name in names or self.names():
             datasource = self.get_datasource(name)
-            if asynchronous and datasource.category == "relational":
+            # SQL datasources: the relational ones, and pgvector (a vector type)
+            if asynchronous and getattr(datasource, "drivername", None):
                 datasource.get_async_engine()
 
     def redact(self, text: str) -> str:

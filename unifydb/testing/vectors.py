@@ -39,59 +39,33 @@ from __future__ import annotations
 
 import math
 import random
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from unifydb.base import Datasource
 from unifydb.vectorstore import (
     CollectionExistsError,
     CollectionNotFoundError,
-    VectorHit,
     VectorInputError,
     VectorStore,
 )
 
+from ._vector_base import ConformanceBase, ids_of
+from .vector_async import AsyncConformance
+from .vector_filters import FilterConformance
+
 __all__ = ["VectorStoreConformance"]
 
 
-def ids_of(hits: list[VectorHit]) -> list[str]:
-    return [hit.id for hit in hits]
-
-
-class VectorStoreConformance:
+class VectorStoreConformance(FilterConformance, AsyncConformance, ConformanceBase):
     """The conformance suite; subclass it and provide a ``datasource`` fixture.
 
-    Not collected by itself (its name does not start with ``Test``).
+    Not collected by itself (its name does not start with ``Test``). The filter
+    language, the score convention across metrics, delete and count by filter,
+    namespaces (:mod:`unifydb.testing.vector_filters`) and the asyncio twins
+    (:mod:`unifydb.testing.vector_async`) are tested by its bases.
     """
-
-    def unique(self, prefix: str) -> str:
-        """A collection name no other test uses: ``prefix``, ``_`` and 8 hex digits."""
-        return f"{prefix}_{secrets.token_hex(4)}"
-
-    @pytest.fixture
-    def store(self, datasource: Datasource[Any]) -> VectorStore:
-        """The datasource's vector store (``datasource`` comes from the subclass)."""
-        if datasource.name != "vec":
-            pytest.fail(
-                f"name the datasource under test 'vec', not {datasource.name!r}: "
-                "the tests check that errors name it",
-                pytrace=False,
-            )
-        vectors = datasource.vectors()
-        assert isinstance(vectors, VectorStore)
-        assert vectors.datasource is datasource
-        return vectors
-
-    @pytest.fixture
-    def collection(self, store: VectorStore) -> Iterator[str]:
-        """A fresh 3-dimensional cosine collection, dropped afterwards."""
-        name = self.unique("c")
-        store.create_collection(name, dimension=3)
-        yield name
-        store.drop_collection(name)
 
     # ------------------------------------------------------------------------- collections
 

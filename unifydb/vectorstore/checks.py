@@ -9,7 +9,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from .types import CollectionInfo, Scalar, VectorInputError, Vectors
+from unifydb.errors import UnsupportedOperationError
+
+from .filters import Filter, FilterSyntaxError, check_supported, parse_filter, plain_scalar
+from .types import CollectionInfo, Scalar, UnsupportedFilterError, VectorInputError, Vectors
 
 if TYPE_CHECKING:
     from unifydb.base import Datasource
@@ -21,6 +24,19 @@ class InputChecks:
     #: collection names the backend accepts, and how to say so in an error
     name_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z0-9_]{1,255}$")
     name_rule: ClassVar[str] = "1-255 letters, digits or underscores"
+    #: the ``where`` operators the backend can express (see :mod:`.filters`)
+    filter_operators: ClassVar[frozenset[str]] = frozenset(
+        ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$and", "$or")
+    )
+    #: whether the backend's filters take True for 1 and False for 0 (Milvus does)
+    booleans_match_numbers: ClassVar[bool] = False
+    #: whether count() takes a where (Pinecone counts whole namespaces only)
+    counts_with_filter: ClassVar[bool] = True
+    #: whether records can be kept apart in namespaces (partitions) of one collection
+    supports_namespaces: ClassVar[bool] = False
+    #: what the backend calls its namespaces, and why it has none (for errors)
+    namespace_word: ClassVar[str] = "namespace"
+    no_namespace_reason: ClassVar[str] = ""
     _datasource: Datasource[Any]
 
     def input_error(self, message: str, *, fix: str | None = None) -> VectorInputError:
@@ -127,10 +143,49 @@ class InputChecks:
             for index, item in enumerate(items)
         ]
 
-    def _check_where(self, where: object) -> dict[str, Scalar]:
-        if where is None:
-            return {}
-        return self._check_scalars(where, "where", allow_none=False)
+    def _check_where(self, where: object) -> Filter | None:
+        try:
+            tree = parse_filter(where)
+        except FilterSyntaxError as error:
+            raise self.input_error(error.message, fix=error.fix) from None
+        check_supported(tree, self.filter_operators, self.unsupported_filter)
+        return tree
+
+    def unsupported_filter(self, operator: str, context: str = "") -> UnsupportedFilterError:
+        """The error for a filter operator this backend cannot express."""
+        where = f" in {context}" if context else ""
+        return UnsupportedFilterError(
+            f"the {self._datasource.type_name} backend cannot express the filter operator "
+            f"{operator!r}{where}",
+            datasource=self._datasource.name,
+            fix="rewrite the filter without it (unifydb never filters on the client side)",
+        )
+
+    def _check_namespace(self, namespace: object) -> str | None:
+        """The namespace to use (None: the default one); "" means the default too."""
+        if namespace is None:
+            namespace = self._default_namespace()
+        if namespace is None or namespace == "":
+            return None
+        if not isinstance(namespace, str):
+            raise self.input_error(f"namespace must be a string, not {type(namespace).__name__}")
+        if not self.supports_namespaces:
+            reason = f" ({self.no_namespace_reason})" if self.no_namespace_reason else ""
+            raise UnsupportedOperationError(
+                f"the {self._datasource.type_name} backend has no namespaces{reason}",
+                datasource=self._datasource.name,
+                fix="leave namespace out, or use one collection per namespace",
+            )
+        if len(namespace) > 255 or any(ord(char) < 32 for char in namespace):
+            raise self.input_error(
+                f"namespace {namespace[:40]!r} is not valid",
+                fix="use at most 255 printable characters",
+            )
+        return namespace
+
+    def _default_namespace(self) -> str | None:
+        default = getattr(self._datasource, "default_namespace", None)
+        return default if isinstance(default, str) else None
 
     def _check_scalars(self, data: object, label: str, *, allow_none: bool) -> dict[str, Scalar]:
         if data is None and allow_none:
@@ -147,7 +202,7 @@ class InputChecks:
                 )
             if isinstance(value, numbers.Real) and not math.isfinite(float(value)):
                 raise self.input_error(f"{label}[{key!r}] is {value}, which is not finite")
-            plain = _plain(value)
+            plain = plain_scalar(value)
             if plain is None:
                 raise self.input_error(
                     f"{label}[{key!r}] is a {type(value).__name__}; values must be "
@@ -207,17 +262,3 @@ def _is_sequence(value: object) -> bool:
     return isinstance(value, Sequence) or (
         hasattr(value, "__len__") and hasattr(value, "__getitem__") and hasattr(value, "__iter__")
     )
-
-
-def _plain(value: object) -> Scalar | None:
-    """``value`` as a plain str/int/float/bool (numpy scalars included); None if it is not one."""
-    if isinstance(value, (bool, str)):
-        return value
-    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
-        return bool(value)  # type: ignore[call-overload]  # numpy's bool is no int
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    return None

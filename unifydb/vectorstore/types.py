@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, get_args
 
-from unifydb.errors import UnifyDBError
+from unifydb.errors import UnifyDBError, UnsupportedOperationError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -24,6 +24,10 @@ T = TypeVar("T")
 
 class VectorInputError(UnifyDBError, ValueError):
     """Arguments to a vector operation are invalid (lengths, dimension, types, names)."""
+
+
+class UnsupportedFilterError(UnsupportedOperationError):
+    """The backend cannot express a filter operator (never filtered client-side instead)."""
 
 
 class CollectionNotFoundError(UnifyDBError, LookupError):

@@ -9,6 +9,7 @@ from unifydb.errors import UnifyDBError
 from unifydb.vectorstore import (
     CollectionInfo,
     CollectionNotFoundError,
+    Filter,
     Metric,
     Scalar,
     VectorHit,
@@ -18,6 +19,8 @@ from unifydb.vectorstore import (
     VectorStore,
     batched,
 )
+
+from .filters import chroma_where
 
 if TYPE_CHECKING:
     from .datasource import ChromaDatasource
@@ -43,6 +46,9 @@ class ChromaVectorStore(VectorStore):
     name_rule: ClassVar[str] = (
         "3-512 letters, digits, '.', '_' or '-', starting and ending with a letter or "
         "digit, without '..'"
+    )
+    no_namespace_reason: ClassVar[str] = (
+        "Chroma keeps tenants and databases apart per client, not per call"
     )
 
     @property
@@ -127,6 +133,8 @@ class ChromaVectorStore(VectorStore):
         vectors: Vectors,
         metadatas: list[dict[str, Scalar]],
         documents: list[str | None],
+        *,
+        namespace: str | None,
     ) -> None:
         collection = info.handle
         size = self._batch_size()
@@ -164,17 +172,18 @@ class ChromaVectorStore(VectorStore):
             )
 
     def _query(
-        self, info: CollectionInfo, vector: list[float], top_k: int, where: dict[str, Scalar]
+        self,
+        info: CollectionInfo,
+        vector: list[float],
+        top_k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None,
     ) -> list[VectorHit]:
-        clause: dict[str, Any] | None = None
-        if len(where) == 1:
-            clause = dict(where)
-        elif where:
-            clause = {"$and": [{key: value} for key, value in where.items()]}
         result = info.handle.query(
             query_embeddings=[vector],
             n_results=top_k,
-            where=clause,
+            where=chroma_where(where),
             include=["metadatas", "documents", "distances"],
         )
         ids = result["ids"][0]
@@ -193,7 +202,9 @@ class ChromaVectorStore(VectorStore):
             )
         ]
 
-    def _get(self, info: CollectionInfo, ids: list[str]) -> list[VectorRecord]:
+    def _get(
+        self, info: CollectionInfo, ids: list[str], *, namespace: str | None
+    ) -> list[VectorRecord]:
         records: list[VectorRecord] = []
         for batch in batched(ids, self._batch_size()):
             result = info.handle.get(ids=batch, include=["embeddings", "metadatas", "documents"])
@@ -213,12 +224,24 @@ class ChromaVectorStore(VectorStore):
                 )
         return records
 
-    def _delete(self, info: CollectionInfo, ids: list[str]) -> None:
+    def _delete(
+        self,
+        info: CollectionInfo,
+        ids: list[str] | None,
+        where: Filter | None,
+        *,
+        namespace: str | None,
+    ) -> None:
+        if ids is None:
+            info.handle.delete(where=chroma_where(where))
+            return
         for batch in batched(ids, self._batch_size()):
             info.handle.delete(ids=batch)
 
-    def _count(self, info: CollectionInfo) -> int:
-        return int(info.handle.count())
+    def _count(self, info: CollectionInfo, where: Filter | None, *, namespace: str | None) -> int:
+        if where is None:
+            return int(info.handle.count())
+        return len(info.handle.get(where=chroma_where(where), include=[])["ids"])
 
     def _translate(self, action: str, error: Exception) -> UnifyDBError:
         from chromadb.errors import InvalidArgumentError, NotFoundError

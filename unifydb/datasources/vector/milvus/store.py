@@ -11,6 +11,7 @@ from unifydb.errors import UnifyDBError
 from unifydb.vectorstore import (
     CollectionInfo,
     CollectionNotFoundError,
+    Filter,
     Metric,
     Scalar,
     VectorHit,
@@ -20,7 +21,7 @@ from unifydb.vectorstore import (
     batched,
 )
 
-from .expressions import BATCH_ROWS, UNQUOTABLE, row_batches
+from .expressions import BATCH_ROWS, UNQUOTABLE, milvus_filter, row_batches
 
 if TYPE_CHECKING:
     from .datasource import MilvusDatasource
@@ -47,6 +48,11 @@ class MilvusVectorStore(VectorStore):
     name_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
     name_rule: ClassVar[str] = "1-255 letters, digits or underscores, not starting with a digit"
     max_top_k: ClassVar[int | None] = 16_384
+    # Milvus's JSON comparisons treat true as 1 and false as 0
+    booleans_match_numbers: ClassVar[bool] = True
+    no_namespace_reason: ClassVar[str] = (
+        "Milvus partitions share one primary-key space, so the same id cannot live in two"
+    )
 
     @property
     def _milvus(self) -> MilvusDatasource:
@@ -165,6 +171,8 @@ class MilvusVectorStore(VectorStore):
         vectors: Vectors,
         metadatas: list[dict[str, Scalar]],
         documents: list[str | None],
+        *,
+        namespace: str | None,
     ) -> None:
         for index, record_id in enumerate(ids):
             self._check_milvus_id(record_id, f"ids[{index}]")
@@ -195,12 +203,15 @@ class MilvusVectorStore(VectorStore):
             )
 
     def _query(
-        self, info: CollectionInfo, vector: list[float], top_k: int, where: dict[str, Scalar]
+        self,
+        info: CollectionInfo,
+        vector: list[float],
+        top_k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None,
     ) -> list[VectorHit]:
-        expression = " and ".join(
-            f"metadata[{self._literal(key, 'where key')}] == {self._literal(value, 'where')}"
-            for key, value in where.items()
-        )
+        expression = milvus_filter(where, self._literal)
         results = self._call(
             info,
             lambda client: client.search(
@@ -233,7 +244,9 @@ class MilvusVectorStore(VectorStore):
         # pymilvus's own get(ids=)/delete(ids=) quote string ids without escaping
         return f"id in [{', '.join(self._literal(record_id, 'ids') for record_id in ids)}]"
 
-    def _get(self, info: CollectionInfo, ids: list[str]) -> list[VectorRecord]:
+    def _get(
+        self, info: CollectionInfo, ids: list[str], *, namespace: str | None
+    ) -> list[VectorRecord]:
         records: list[VectorRecord] = []
         for batch in batched(ids, BATCH_ROWS):
             expression = self._ids_expression(batch)
@@ -257,7 +270,21 @@ class MilvusVectorStore(VectorStore):
             ]
         return records
 
-    def _delete(self, info: CollectionInfo, ids: list[str]) -> None:
+    def _delete(
+        self,
+        info: CollectionInfo,
+        ids: list[str] | None,
+        where: Filter | None,
+        *,
+        namespace: str | None,
+    ) -> None:
+        if ids is None:
+            expression = milvus_filter(where, self._literal)
+            self._call(
+                info,
+                lambda client: client.delete(info.name, filter=expression, timeout=self._timeout),
+            )
+            return
         for batch in batched(ids, BATCH_ROWS):
             expression = self._ids_expression(batch)
             self._call(
@@ -267,11 +294,12 @@ class MilvusVectorStore(VectorStore):
                 ),
             )
 
-    def _count(self, info: CollectionInfo) -> int:
+    def _count(self, info: CollectionInfo, where: Filter | None, *, namespace: str | None) -> int:
+        expression = milvus_filter(where, self._literal)
         rows = self._call(
             info,
             lambda client: client.query(
-                info.name, filter="", output_fields=["count(*)"], timeout=self._timeout
+                info.name, filter=expression, output_fields=["count(*)"], timeout=self._timeout
             ),
         )
         return int(rows[0]["count(*)"]) if rows else 0
