@@ -8,7 +8,9 @@ client as keyword arguments, so a password needs no escaping outside a URL.
 Connecting and every reply are bounded: ``socket_connect_timeout`` is
 ``timeout`` and ``socket_timeout`` defaults to it (0: no limit, for blocking
 commands and pub/sub). redis-py reconnects by itself after a server restart,
-retrying a failed command (``retries`` times, with backoff). A health check
+retrying a failed command (``retries`` times, with a backoff of at most a
+second), so a command against a server that stopped answering fails after
+about ``(retries + 1) x socket_timeout``. A health check
 uses a connection of its own, without retries, bounded by the check's limit.
 
 No vector API: Redis's vector search is the RediSearch module (Redis Stack,
@@ -64,9 +66,9 @@ class RedisOptions(Options, kw_only=True, frozen=True):
         doc("Seconds a command waits for its reply (unset: timeout; 0: no limit)."),
     ] = None
     retries: Annotated[
-        NonNegativeInt | None,
-        doc("Retries of a command after a connection error (unset: redis-py's default, 3)."),
-    ] = None
+        NonNegativeInt,
+        doc("Retries of a command after a connection error or timeout (short backoff)."),
+    ] = 3
     decode_responses: Annotated[bool, doc("Return str instead of bytes.")] = False
     client_name: Annotated[str | None, doc("Shown by CLIENT LIST.")] = None
     client_options: Annotated[dict[str, Any], doc("Any other redis.Redis keyword.")] = {}
@@ -185,14 +187,12 @@ class RedisDatasource(ClientDatasource[RedisOptions]):
         return kwargs
 
     def _retry_argument(self, retry_class: Any) -> dict[str, Any]:
-        """``retry=`` for a client, when ``retries`` is set (else redis-py's default)."""
-        retries = self.options.retries
-        if retries is None:
-            return {}
+        """``retry=``: redis-py's policy, with a backoff short enough that a failing
+        command gives up in about (retries + 1) x socket_timeout."""
         from redis.backoff import ExponentialWithJitterBackoff
 
-        backoff = ExponentialWithJitterBackoff(base=0.1, cap=min(10.0, self.timeout))
-        return {"retry": retry_class(backoff, retries)}
+        backoff = ExponentialWithJitterBackoff(base=0.05, cap=1.0)
+        return {"retry": retry_class(backoff, self.options.retries)}
 
     def _construct(self, client_class: Any, retry_class: Any) -> Any:
         kwargs = {**self.client_arguments(), **self._retry_argument(retry_class)}

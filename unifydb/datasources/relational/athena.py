@@ -206,11 +206,21 @@ class AthenaDatasource(SQLDatasource[AthenaOptions]):
         return str(version) if version else None
 
     def connection_error(self, action: str, error: BaseException) -> DatasourceConnectionError:
-        """Rejected credentials, and no credentials at all, say which keys to check."""
-        code = _aws_error_code(error)
-        if code in _CREDENTIAL_ERRORS:
+        """Rejected credentials, missing permissions and no credentials at all say
+        which keys to check (AWS's own message is not repeated: it can be a page
+        of XML)."""
+        code, status = _aws_error(error)
+        if code == "AccessDeniedException":
             return DatasourceConnectionError(
-                self.redact(f"{action} failed: AWS rejected the credentials ({code})"),
+                f"{action} failed: AWS accepted the credentials but denied the request ({code})",
+                datasource=self.name,
+                key="work_group",
+                fix="allow athena:GetWorkGroup (and the query actions) on the work group to "
+                "this identity, or check work_group",
+            )
+        if code in _CREDENTIAL_ERRORS or status in (401, 403):
+            return DatasourceConnectionError(
+                f"{action} failed: AWS rejected the credentials ({code or status})",
                 datasource=self.name,
                 key="aws_secret_access_key" if self.options.aws_access_key_id else None,
                 fix="check aws_access_key_id and aws_secret_access_key (and aws_session_token "
@@ -235,12 +245,18 @@ class AthenaDatasource(SQLDatasource[AthenaOptions]):
 
     def _target(self) -> str:
         options = self.options
-        where = options.endpoint_url or (
-            f"athena.{options.region}.amazonaws.com" if options.region else "athena"
-        )
-        staging = f" results {options.s3_staging_dir}" if options.s3_staging_dir else ""
-        work_group = f" work group {options.work_group}" if options.work_group else ""
-        return f"awsathena+rest://{where}/{options.schema_name}{work_group}{staging}"
+        where = f"athena.{options.region}.amazonaws.com" if options.region else "athena"
+        extras = [
+            f"{label} {value}"
+            for label, value in (
+                ("work group", options.work_group),
+                ("results", options.s3_staging_dir),
+                ("endpoint", options.endpoint_url),
+            )
+            if value
+        ]
+        shown = f" ({', '.join(extras)})" if extras else ""
+        return f"awsathena+rest://{where}/{options.schema_name}{shown}"
 
 
 _CREDENTIAL_ERRORS = frozenset(
@@ -250,18 +266,20 @@ _CREDENTIAL_ERRORS = frozenset(
         "SignatureDoesNotMatch",
         "InvalidClientTokenId",
         "ExpiredTokenException",
-        "AccessDeniedException",
     }
 )
 
 
-def _aws_error_code(error: BaseException) -> str | None:
+def _aws_error(error: BaseException) -> tuple[str | None, int | None]:
+    """(AWS error code, HTTP status) of a botocore error in ``error``'s chain."""
     from unifydb.base import error_chain
 
     for item in error_chain(error):
         response = getattr(item, "response", None)
         if isinstance(response, Mapping):
             code = response.get("Error", {}).get("Code")
-            if code:
-                return str(code)
-    return None
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code and str(code).isdigit():  # an error page AWS's parser could not read
+                status, code = status or int(code), None
+            return (str(code) if code else None), (int(status) if status else None)
+    return None, None

@@ -205,6 +205,7 @@ class ElasticsearchDatasource(ClientDatasource[ElasticsearchOptions]):
 
     def connection_error(self, action: str, error: BaseException) -> DatasourceConnectionError:
         """Rejected credentials, and a server that is not Elasticsearch, say so."""
+        from elastic_transport import ConnectionError as TransportConnectionError
         from elasticsearch import AuthenticationException, UnsupportedProductError
 
         options = self.options
@@ -226,6 +227,14 @@ class ElasticsearchDatasource(ClientDatasource[ElasticsearchOptions]):
                 key="nodes",
                 fix="point nodes at an Elasticsearch cluster of the client's major version "
                 "(OpenSearch needs its own client)",
+            )
+        if isinstance(error, TransportConnectionError) and not self.is_timeout(error):
+            causes = "; ".join(f"{type(cause).__name__}: {cause}" for cause in error.errors)
+            return DatasourceConnectionError(
+                self.redact(f"{action} failed: no answer from the nodes ({causes or error})"),
+                datasource=self.name,
+                key="nodes",
+                fix="check nodes (scheme, host and port) and that Elasticsearch is running",
             )
         return super().connection_error(action, error)
 
