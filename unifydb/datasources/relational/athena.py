@@ -201,7 +201,15 @@ class AthenaDatasource(SQLDatasource[AthenaOptions]):
             )
             work_group = self.options.work_group or DEFAULT_WORK_GROUP
             answer = client.get_work_group(WorkGroup=work_group)
-        engine = answer.get("WorkGroup", {}).get("Configuration", {}).get("EngineVersion", {})
+        group = answer.get("WorkGroup")
+        if not group:  # AWS raises InvalidRequestException; doubles may answer empty
+            raise DatasourceConnectionError(
+                f"health check failed: Athena has no work group {work_group!r}",
+                datasource=self.name,
+                key="work_group",
+                fix="check work_group (and region)",
+            )
+        engine = group.get("Configuration", {}).get("EngineVersion", {})
         version = engine.get("EffectiveEngineVersion") or engine.get("SelectedEngineVersion")
         return str(version) if version else None
 

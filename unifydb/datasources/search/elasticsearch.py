@@ -229,7 +229,10 @@ class ElasticsearchDatasource(ClientDatasource[ElasticsearchOptions]):
                 "(OpenSearch needs its own client)",
             )
         if isinstance(error, TransportConnectionError) and not self.is_timeout(error):
-            causes = "; ".join(f"{type(cause).__name__}: {cause}" for cause in error.errors)
+            from unifydb.base import error_chain
+
+            underneath = [*error.errors, *list(error_chain(error))[1:]]
+            causes = "; ".join(f"{type(cause).__name__}: {cause}" for cause in underneath)
             return DatasourceConnectionError(
                 self.redact(f"{action} failed: no answer from the nodes ({causes or error})"),
                 datasource=self.name,
