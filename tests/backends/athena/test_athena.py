@@ -202,7 +202,7 @@ def test_a_query_against_a_silent_endpoint_is_bounded() -> None:
         with opened(datasource):
             datasource.initialize()
             started = time.monotonic()
-            with pytest.raises(Exception, match="(?i)timeout"):
+            with pytest.raises(Exception, match=r"(?i)timeout"):
                 with datasource.get_engine().connect() as connection:
                     connection.execute(text("SELECT 1"))
             assert time.monotonic() - started < 5.0

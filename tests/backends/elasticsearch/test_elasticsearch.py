@@ -134,7 +134,7 @@ def test_silent_node_times_out_within_the_deadline(timeout: float | None) -> Non
             assert limit - 0.2 <= elapsed < limit + 1.0
             client = datasource.get_client().options(max_retries=0)
             started = time.monotonic()
-            with pytest.raises(Exception, match="(?i)timed out"):
+            with pytest.raises(Exception, match=r"(?i)timed out"):
                 client.info()
             assert time.monotonic() - started < 3.0  # request_timeout defaults to timeout
 

@@ -148,7 +148,7 @@ def test_a_command_against_a_silent_server_gives_up() -> None:
     with hanging_listener() as (host, port):
         with opened(build("redis", host=host, port=port, timeout=1, retries=0)) as datasource:
             started = time.monotonic()
-            with pytest.raises(Exception, match="(?i)timeout"):
+            with pytest.raises(Exception, match=r"(?i)timeout"):
                 datasource.get_client().get("x")
             assert time.monotonic() - started < 3.0
 
