@@ -11,9 +11,11 @@ many (secret, output) pairs it checked ("secrets searched: ...").
 
 Servers: PostgreSQL (throwaway scram cluster, and the TLS one for Supabase),
 MariaDB on 127.0.0.1:3306 (for mysql and mariadb), a MongoDB-wire server with
---auth, one Cassandra node with PasswordAuthenticator and a Chroma HTTP server;
-Oracle, SQL Server and Milvus are checked against a closed port and a hanging
-listener only.
+--auth, one Cassandra node with PasswordAuthenticator, a Chroma HTTP server, a
+redis-server with ``requirepass`` set to SPECIAL, and moto's AWS double for
+Athena (it checks request signatures); Oracle, SQL Server, Milvus and
+Elasticsearch are checked against a closed port and a hanging listener only,
+DuckDB's MotherDuck token offline only (no MotherDuck is reachable here).
 """
 
 from __future__ import annotations
@@ -49,8 +51,14 @@ from unifydb.errors import ConfigurationError, UnifyDBError
 
 TYPES = sorted(BUILTIN_TYPES)
 
-SECRETS = {kind: f"Sup3r-Secret-{kind}-Zq9" for kind in TYPES}
-TOKENS = {kind: f"Sup3r-Token-{kind}-Zq9" for kind in ("chroma", "milvus")}
+#: in a secret, a type's name stands for it; one of WINDOW characters or more would
+#: match the type's own name in every repr ("elasticsea"), so those are shortened
+_SHORT = {"elasticsearch": "es"}
+SECRETS = {kind: f"Sup3r-Secret-{_SHORT.get(kind, kind)}-Zq9" for kind in TYPES}
+TOKENS = {
+    kind: f"Sup3r-Token-{_SHORT.get(kind, kind)}-Zq9"
+    for kind in ("chroma", "milvus", "athena", "elasticsearch")
+}
 HEADER = "Sup3r-Header-chroma-Zq9"
 REPLICA = "Sup3r-Replica-postgres-Zq9"
 CONNECT_ARG = "Sup3r-ConnectArg-postgres-Zq9"
@@ -95,6 +103,12 @@ LOGGERS = (
     "chromadb",
     "pymilvus",
     "grpc",
+    "redis",
+    "elasticsearch",
+    "elastic_transport",
+    "botocore",
+    "boto3",
+    "pyathena",
     "httpx",
     "httpcore",
     "urllib3",
@@ -261,6 +275,23 @@ def field_settings(kind: str, host: str, port: int, password: str | None = None)
         },
         # SQLite has no credentials: a password given anyway must be refused unechoed
         "sqlite": {**common, "database": "secrets.db", "password": secret},
+        # DuckDB's one secret: the MotherDuck token (no MotherDuck is reachable here)
+        "duckdb": {**common, "database": "md:secrets", "motherduck_token": secret},
+        "athena": {
+            **common,
+            "region": "us-east-1",
+            "work_group": "primary",
+            "endpoint_url": f"http://{host}:{port}",
+            "aws_access_key_id": "AKIAUNIFYDBTEST",
+            "aws_secret_access_key": secret,
+            "aws_session_token": TOKENS["athena"],
+        },
+        "elasticsearch": {
+            **common,
+            "node": f"http://{host}:{port}",
+            "auth": {"username": "app", "password": secret},
+        },
+        "redis": {**common, "host": host, "port": port, "password": secret},
     }[kind]
 
 
@@ -282,6 +313,23 @@ def url_settings(kind: str, host: str, port: int, password: str = SPECIAL) -> di
         return {**common, "url": urls[kind]}
     if kind == "milvus":
         return {**common, "uri": f"http://root:{escaped}@{host}:{port}"}
+    if kind == "redis":
+        return {**common, "url": f"redis://:{escaped}@{host}:{port}/0"}
+    if kind == "elasticsearch":
+        return {**common, "url": f"http://app:{escaped}@{host}:{port}"}
+    if kind == "elasticsearch-apikey":
+        return {
+            **common,
+            "type": "elasticsearch",
+            "node": f"http://{host}:{port}",
+            "api_key": TOKENS["elasticsearch"],
+        }
+    if kind == "athena":
+        return {
+            **common,
+            "url": f"awsathena+rest://AKIAUNIFYDBTEST:{escaped}@athena.us-east-1.amazonaws.com:443"
+            f"/default?work_group=primary&endpoint_url=http%3A%2F%2F{host}%3A{port}",
+        }
     if kind == "milvus-token":
         return {
             **common,
@@ -306,11 +354,12 @@ def url_entry(kind: str, host: str, port: int, password: str = SPECIAL) -> dict[
 def every_form(host: str, port: int) -> dict[str, dict[str, Any]]:
     """Each type with secrets in fields, and in a URL where it has one."""
     entries = {f"{kind}_fields": field_settings(kind, host, port) for kind in TYPES}
-    for kind in [*TYPES, "milvus-token"]:
+    for kind in [*TYPES, "milvus-token", "elasticsearch-apikey"]:
         entry = url_settings(kind, host, port)
         if entry is not None:
             entries[f"{kind.replace('-', '_')}_url"] = entry
     del entries["sqlite_fields"]  # refused: see test_secret_given_to_a_type_without_one
+    del entries["duckdb_fields"]  # MotherDuck: offline only (see the module's docstring)
     return entries
 
 
@@ -381,7 +430,7 @@ OFFLINE = [
     *[pytest.param(kind, offline_entry(kind), id=f"{kind}-fields") for kind in TYPES],
     *[
         pytest.param(kind.split("-")[0], entry, id=f"{kind}-url")
-        for kind in [*TYPES, "milvus-token"]
+        for kind in [*TYPES, "milvus-token", "elasticsearch-apikey"]
         if (entry := url_settings(kind, "db.example", 5999)) is not None
     ],
 ]
@@ -391,7 +440,7 @@ OFFLINE = [
 def test_datasource_objects_and_engines_show_no_secret(
     kind: str, entry: dict[str, Any], debug_logs: pytest.LogCaptureFixture
 ) -> None:
-    form = "url" if "url" in entry or "uri" in entry else "fields"
+    form = "url" if "url" in entry or "uri" in entry or "api_key" in entry else "fields"
     registry = registry_for(ds=entry)
     datasource = registry.get_datasource("ds")  # built and initialized: engines exist
     try:
@@ -482,6 +531,41 @@ def _bad_option_cases() -> Iterator[Any]:
             "consistency": "most",
         },
         id="cassandra-bad-consistency",
+    )
+    secret = SECRETS["redis"]
+    for label, value in {
+        "wrong-scheme": f"http://:{secret}@h:6379/0",
+        "unescaped-at": f"redis://:{secret}@x@h:6379/0",
+        "bad-port": f"redis://:{secret}@h:port/0",
+        "unknown-option": f"redis://:{secret}@h:6379/0?{secret}=1",
+    }.items():
+        yield pytest.param("redis", {"type": "redis", "url": value}, id=f"redis-url-{label}")
+    secret = SECRETS["elasticsearch"]
+    for label, entry in {
+        "node-with-login": {"node": f"http://app:{secret}@h:9200"},
+        "url-wrong-scheme": {"url": f"ftp://app:{secret}@h"},
+        "auth-not-a-table": {"node": "http://h:9200", "auth": f"app:{secret}"},
+        "auth-unknown-key": {"node": "http://h:9200", "auth": {"pasword": secret}},
+        "api-key-and-password": {
+            "node": "http://h:9200",
+            "api_key": TOKENS["elasticsearch"],
+            "auth": {"username": "app", "password": secret},
+        },
+    }.items():
+        yield pytest.param(
+            "elasticsearch", {"type": "elasticsearch", **entry}, id=f"elasticsearch-{label}"
+        )
+    secret = SECRETS["athena"]
+    for label, entry in {
+        "url-wrong-host": {"url": f"awsathena+rest://AKIA:{secret}@example.com:443/default"},
+        "secret-without-key": {"aws_secret_access_key": secret},
+        "bad-region": {"region": secret, "aws_session_token": TOKENS["athena"]},
+    }.items():
+        yield pytest.param("athena", {"type": "athena", **entry}, id=f"athena-{label}")
+    yield pytest.param(
+        "duckdb",
+        {"type": "duckdb", "database": "local.duckdb", "motherduck_token": SECRETS["duckdb"]},
+        id="duckdb-token-for-a-local-file",
     )
 
 
@@ -773,6 +857,60 @@ def test_chroma_with_a_token(
     check_login(f"chroma/{token_header}", entry, debug_logs, works=True)
 
 
+@pytest.fixture(scope="module")
+def redis_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A redis-server whose requirepass is SPECIAL."""
+    from tests.servers.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis-secrets"), password=SPECIAL) as server:
+        yield server
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("form", ["fields", "url"])
+def test_redis_logins(redis_auth: Any, form: str, debug_logs: pytest.LogCaptureFixture) -> None:
+    host, port = redis_auth.host, redis_auth.port
+    if form == "fields":
+        right = field_settings("redis", host, port, SPECIAL)
+        wrong = field_settings("redis", host, port)
+    else:
+        right = url_entry("redis", host, port)
+        wrong = url_entry("redis", host, port, SECRETS["redis"])
+    check_login(f"redis/{form} right password", right, debug_logs, works=True)
+    check_login(f"redis/{form} wrong password", wrong, debug_logs, works=False)
+
+
+@pytest.fixture(scope="module")
+def moto_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, str]]:
+    """moto's AWS double with one IAM user: (server, access key id, secret key)."""
+    from tests.servers.moto_aws import moto_aws
+
+    with moto_aws(tmp_path_factory.mktemp("moto-secrets")) as server:
+        key, secret = server.create_user()
+        yield server, key, secret
+
+
+@pytest.mark.live
+def test_athena_credentials(
+    moto_user: tuple[Any, str, str], debug_logs: pytest.LogCaptureFixture
+) -> None:
+    server, key, secret = moto_user
+    endpoint = {"endpoint_url": server.endpoint_url, "aws_access_key_id": key, "timeout": 5}
+    wrong = {**field_settings("athena", "127.0.0.1", 1), **endpoint}
+    right = {**wrong, "aws_secret_access_key": secret}
+    del right["aws_session_token"]
+    check_login("athena right secret key", right, debug_logs, works=True)
+    check_login("athena wrong secret key", wrong, debug_logs, works=False)
+    # moto's secret key is random, so not among the module's labels: searched on its own
+    registry = registry_for(ds=right)
+    try:
+        shown = [*object_outputs(registry.get_datasource("ds")), registry.health_check()["ds"]]
+    finally:
+        registry.close_all()
+    for output in [*shown, *log_texts(debug_logs.records)]:
+        assert secret not in (output if isinstance(output, str) else repr(output))
+
+
 # ----------------------------------------------------------------------------- the CLI
 
 
@@ -800,12 +938,13 @@ def toml_entry(name: str, entry: dict[str, Any], variables: dict[str, str]) -> s
 
 
 @pytest.fixture(scope="module")
-def live(
+def live(  # noqa: PLR0917 - one fixture per server
     scram_postgres: Any,
     mariadb_special: str,
     mongo_auth: Any,
     cassandra_auth: Any,
     chroma_server: Any,
+    redis_auth: Any,
 ) -> dict[str, Any]:
     """Every server of this module, running."""
     return {
@@ -814,6 +953,7 @@ def live(
         "mongo": mongo_auth,
         "cassandra": cassandra_auth,
         "chroma": chroma_server,
+        "redis": redis_auth,
     }
 
 
@@ -849,6 +989,13 @@ def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]
         },
         "milvus": field_settings("milvus", "127.0.0.1", port),
         "milvus_url": url_entry("milvus", "127.0.0.1", port),
+        "redis": field_settings("redis", live["redis"].host, live["redis"].port),
+        "redis_url": url_entry("redis", live["redis"].host, live["redis"].port, SECRETS["redis"]),
+        "es": field_settings("elasticsearch", "127.0.0.1", port),
+        "es_url": url_entry("elasticsearch", "127.0.0.1", port),
+        "athena": field_settings("athena", "127.0.0.1", port),
+        "athena_url": url_entry("athena", "127.0.0.1", port),
+        "duck": field_settings("duckdb", "127.0.0.1", port),
         "broken": {**field_settings("postgres", "h", 1), "port": "not-a-port"},
     }
     variables: dict[str, str] = {}
@@ -877,7 +1024,7 @@ def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]
     race = "partially initialized module"
     for name in ("chroma", "lite"):
         assert checked[name]["status"] == "ok" or race in checked[name]["detail"], checked[name]
-    for name in ("pg", "pg_url", "my", "maria_url", "mongo", "mongo_url"):
+    for name in ("pg", "pg_url", "my", "maria_url", "mongo", "mongo_url", "redis", "redis_url"):
         assert checked[name]["status"] == "error", checked[name]  # wrong passwords
     # Cassandra refuses a wrong password after a while; on a loaded machine that can
     # take longer than --timeout. Either failure is right here: the point of this

@@ -129,8 +129,9 @@ def fields_from_url(name: str, text: str, known: frozenset[str]) -> dict[str, An
             fields["ssl"] = True
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key not in known or key in ("url", "password", "client_options"):
+            # not quoted: a URL's query is no place for a secret, but may hold one
             raise ConfigurationError(
-                f"unknown option {key!r} in the URL",
+                "the URL's query has an option the redis type does not know",
                 datasource=name,
                 key="url",
                 fix="use the options of the README's redis table (e.g. ?db=1), "

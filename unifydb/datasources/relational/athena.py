@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from unifydb.base import SQLDatasource
+from unifydb.base import SQLDatasource, scrub_driver_logs
 from unifydb.errors import DatasourceConnectionError
 from unifydb.options import NonNegativeInt, OptionError, PositiveFloat, Secret, SQLOptions, doc
 
@@ -37,6 +37,8 @@ _FROM_URL = {
 }
 #: Athena's work group when none is named
 DEFAULT_WORK_GROUP = "primary"
+#: botocore's loggers that print request headers (the session token among them) at DEBUG
+BOTOCORE_LOGGERS = ("botocore.auth", "botocore.endpoint", "botocore.parsers", "botocore.hooks")
 
 
 def _s3_uri(value: Any) -> Any:
@@ -157,6 +159,10 @@ class AthenaDatasource(SQLDatasource[AthenaOptions]):
             database=options.schema_name,
             query={**query, **options.query},
         )
+
+    def _initialize(self) -> None:
+        scrub_driver_logs(self, BOTOCORE_LOGGERS)
+        super()._initialize()
 
     def connect_args(self) -> dict[str, Any]:
         from botocore.config import Config

@@ -89,6 +89,9 @@ class DuckDBOptions(SQLOptions, kw_only=True, frozen=True):
             raise OptionError("read_only = true contradicts access_mode = 'read_write'")
         if self.in_memory and self.opened_read_only:
             raise OptionError("an in-memory database cannot be read-only", "read_only")
+        if self.motherduck_token is not None and not self.database.startswith("md:"):
+            raise OptionError("is for MotherDuck databases (database = 'md:name')",
+                              "motherduck_token")  # fmt: skip
         for extension in self.extensions:
             if not extension.replace("_", "").isalnum():
                 raise OptionError("must be extension names (letters, digits, _)", "extensions")
