@@ -62,7 +62,7 @@ def test_listing_imports_no_implementation_or_driver() -> None:
         " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc'))\n"
         "print(len(names), len(types), loaded)"
     )
-    assert output == "11 11 []"
+    assert output == "15 15 []"
 
 
 def test_validating_a_listing_imports_option_models_but_no_driver() -> None:
@@ -74,7 +74,7 @@ def test_validating_a_listing_imports_option_models_but_no_driver() -> None:
         " sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'psycopg', 'pymongo',"
         " 'chromadb', 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc'}))"
     )
-    assert output == "['sqlite', 'chroma', 'milvus'] []"
+    assert output == "['sqlite', 'chroma', 'milvus', 'duckdb'] []"
 
 
 def test_import_unifydb_loads_nothing_heavy() -> None:
