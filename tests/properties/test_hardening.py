@@ -69,6 +69,17 @@ NUL_CASES = [
     ("cassandra", {"contact_points": f"h{NUL}"}, "contact_points"),
     ("chroma", {"path": f"/tmp/c{NUL}"}, "path"),
     ("milvus", {"uri": f"/tmp/m{NUL}.db"}, "uri"),
+    ("duckdb", {"database": f"d{NUL}.duckdb"}, "database"),
+    ("athena", {"s3_staging_dir": f"s3://b/{NUL}"}, "s3_staging_dir"),
+    (
+        "athena",
+        {"aws_access_key_id": "A", "aws_secret_access_key": f"x{NUL}y"},
+        "aws_secret_access_key",
+    ),
+    ("elasticsearch", {"node": f"http://h{NUL}:9200"}, "nodes"),
+    ("elasticsearch", {"node": "http://h:9200", "api_key": f"x{NUL}y"}, "api_key"),
+    ("redis", {"host": "h", "password": f"x{NUL}y"}, "password"),
+    ("redis", {"url": "redis://:x%00y@h:6379/0"}, "url"),
 ]
 
 

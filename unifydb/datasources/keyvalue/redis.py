@@ -28,6 +28,7 @@ from msgspec import Meta
 from unifydb.base import ClientDatasource
 from unifydb.errors import ConfigurationError, DatasourceConnectionError
 from unifydb.options import (
+    NUL_MESSAGE,
     NonNegativeInt,
     OptionError,
     Options,
@@ -127,6 +128,10 @@ def fields_from_url(name: str, text: str, known: frozenset[str]) -> dict[str, An
             fields["db"] = database
         if parts.scheme == "rediss":
             fields["ssl"] = True
+    if any("\x00" in str(value) for value in fields.values()):
+        raise ConfigurationError(
+            NUL_MESSAGE, datasource=name, key="url", fix="remove the NUL (%00) from the URL"
+        )
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key not in known or key in ("url", "password", "client_options"):
             # not quoted: a URL's query is no place for a secret, but may hold one
