@@ -231,7 +231,7 @@ BUILTIN: dict[str, TypeInfo] = {
             "keyvalue",
             "redis",
             ("redis",),
-            "Redis (and Valkey) through redis-py",
+            "Redis through redis-py",
             capabilities=frozenset({"async"}),
             url_fields=frozenset({"host", "port", "db", "username", "password", "ssl"}),
         ),
