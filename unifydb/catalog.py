@@ -174,6 +174,7 @@ BUILTIN: dict[str, TypeInfo] = {
             url_fields=frozenset(
                 {
                     "region",
+                    "region_name",
                     "schema_name",
                     "s3_staging_dir",
                     "work_group",
@@ -223,7 +224,7 @@ BUILTIN: dict[str, TypeInfo] = {
             "elasticsearch",
             ("elasticsearch",),
             "Elasticsearch through the official Python client",
-            url_fields=frozenset({"nodes", "username", "password"}),
+            url_fields=frozenset({"nodes", "node", "username", "password"}),
         ),
         TypeInfo(
             "redis",
@@ -233,7 +234,9 @@ BUILTIN: dict[str, TypeInfo] = {
             ("redis",),
             "Redis through redis-py",
             capabilities=frozenset({"async"}),
-            url_fields=frozenset({"host", "port", "db", "username", "password", "ssl"}),
+            url_fields=frozenset(
+                {"host", "port", "db", "username", "password", "ssl", "use_ssl", "unix_socket_path"}
+            ),
         ),
         TypeInfo(
             "chroma",
