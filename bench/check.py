@@ -33,6 +33,7 @@ import json
 import os
 import resource
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import tempfile
@@ -256,6 +257,10 @@ def check_with_hanging(config: Config) -> list[Row]:
         work = folder / "work"
         work.mkdir()
         shutil.copy(REPO / "settings.toml", work / "settings.toml")
+        # the shipped SQLite file, as `unifydb migrate` would have made it: a check
+        # reports a missing one and creates nothing
+        (work / ".unifydb").mkdir()
+        sqlite3.connect(work / ".unifydb" / "sqlite.db").close()
         (work / "sequential.py").write_text(_SEQUENTIAL)
         env = _environment(postgres_db, mariadb_db, supabase, hanging)
         check_argv = [UNIFYDB_SCRIPT, "check", "--json", "--timeout", f"{timeout:g}"]
