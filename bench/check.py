@@ -1,26 +1,28 @@
-"""7. ``unifydb check`` over all eleven datasources, four of them hanging.
+"""7. ``unifydb check`` over the shipped datasources, four of them hanging.
 
 The shipped settings.toml is copied into a temp directory and configured the
 way a user would, through its ``DATASOURCE_*`` variables:
 
-* embedded: sqlite, chroma (persistent) and milvus (Milvus Lite) in the temp
-  directory (the shipped defaults);
-* real servers: postgres on the local PostgreSQL and mysql and mariadb on the
-  local MariaDB, each in a database created for the benchmark; supabase on a
+* embedded: sqlite, chroma (persistent), milvus (Milvus Lite) in the temp
+  directory and duckdb in memory (the shipped defaults);
+* real servers: postgres on the local PostgreSQL, mysql and mariadb on the
+  local MariaDB, each in a database created for the benchmark, and redis on
+  the local Redis (database 13); supabase on a
   throwaway TLS PostgreSQL (``tests.servers.tls_postgres``), since supabase
   requires TLS and the local server has none;
 * hanging: oracle, sqlserver (FreeTDS), mongodb and cassandra point at four
   ``tests.servers.faults.hanging_listener()`` listeners running in this process:
-  they accept TCP connections and never send a byte.
+  they accept TCP connections and never send a byte;
+* not configured (their variables unset, so not checked): athena, elasticsearch.
 
 Measured, as subprocesses: ``unifydb check --json --timeout T`` against one
-process running the same eleven checks one after another
+process running the same checks one after another
 (``registry.health_check([name], timeout=T)`` per name). Two times of each:
 until its result is printed (the JSON is complete) and until the process
 exits. A process that has not exited ``check_exit_grace`` seconds after printing is
 killed and reported as hung. The noise floor is the parallel command against a
 second run of itself. The target (wall at most ``T + 0.5`` s) is on the time to
-exit, and needs every status right: the seven reachable datasources ``ok``,
+exit, and needs every status right: the nine reachable datasources ``ok``,
 the four hanging ones ``timeout``. Row 7c runs the same command with
 ``--threads`` (all checks in one process) for comparison.
 """
@@ -58,12 +60,13 @@ from bench.core import (
     ratio_row,
     seconds,
 )
-from bench.env import MARIADB, POSTGRES, mariadb_database, pg_database
+from bench.env import MARIADB, POSTGRES, REDIS, REDIS_DB, mariadb_database, pg_database
 
 HANGING = ("oracle", "sqlserver", "mongodb", "cassandra", "pinecone")
 #: pgvector's health check is PostgreSQL's: the machine's server answers it, extension or not
 REACHABLE = (
-    "sqlite", "chroma", "milvus", "qdrant", "postgres", "pgvector", "mysql", "mariadb", "supabase"
+    "sqlite", "chroma", "milvus", "qdrant", "duckdb", "postgres", "pgvector", "mysql", "mariadb",
+    "supabase", "redis",
 )  # fmt: skip
 
 _SEQUENTIAL = """\
@@ -196,6 +199,9 @@ def _environment(
         "DATASOURCE_SUPABASE_DATABASE": supabase.database,
         "DATASOURCE_SUPABASE_USERNAME": supabase.user,
         "DATASOURCE_SUPABASE_PASSWORD": supabase.password,
+        "DATASOURCE_REDIS_HOST": REDIS.host,
+        "DATASOURCE_REDIS_PORT": str(REDIS.port),
+        "DATASOURCE_REDIS_DB": str(REDIS_DB),
     }
     for name in ("MYSQL", "MARIADB"):
         variables |= {
@@ -263,7 +269,8 @@ def check_with_hanging(config: Config) -> list[Row]:
         work = folder / "work"
         work.mkdir()
         shutil.copy(REPO / "settings.toml", work / "settings.toml")
-        # a health check never creates the SQLite file the shipped settings name
+        # the shipped SQLite file, as `unifydb migrate` would have made it: a check
+        # reports a missing one and creates nothing
         (work / ".unifydb").mkdir()
         sqlite3.connect(work / ".unifydb" / "sqlite.db").close()
         (work / "sequential.py").write_text(_SEQUENTIAL)
@@ -295,8 +302,10 @@ def check_with_hanging(config: Config) -> list[Row]:
     hung = sum(o.exit is None for o in parallel)
     wrong = [o.wrong for o in parallel if o.wrong]
     passed = not hung and not wrong and exits.unifydb <= config.check_target
-    sources = len(REACHABLE) + len(HANGING)
-    label = f"`unifydb check --timeout {timeout:g}`, {sources} sources, {len(HANGING)} hang"
+    label = (
+        f"`unifydb check --timeout {timeout:g}`, {len(REACHABLE) + len(HANGING)} sources, "
+        f"{len(HANGING)} hang"
+    )
     row = ratio_row(
         "7",
         f"{label}: wall to exit vs sequential",
@@ -351,7 +360,7 @@ def check_with_hanging(config: Config) -> list[Row]:
             per_check.setdefault(name, []).append(value)
     slowest = sorted(((statistics.median(v), name) for name, v in per_check.items()), reverse=True)
     row.notes.append(
-        "baseline = one process running the same 11 checks one after another; noise floor = "
+        "baseline = one process running the same checks one after another; noise floor = "
         "the parallel command against a second run of itself; sequential per-check seconds: "
         + ", ".join(f"{name} {value:.2f}" for value, name in slowest)
     )

@@ -1,7 +1,7 @@
 """The machine's servers, throwaway databases on them, and registries built for a benchmark.
 
-PostgreSQL (127.0.0.1:5432, user postgres, trust) and MariaDB (127.0.0.1:3306,
-root without password) are the servers the test suite uses; the same
+PostgreSQL (127.0.0.1:5432, user postgres, trust), MariaDB (127.0.0.1:3306,
+root without password) and Redis (127.0.0.1:6379) are the servers the test suite uses; the same
 ``UNIFYDB_TEST_*`` variables move them. Every benchmark that touches them works
 in a database of its own (``unifydb_bench_<hex>``), dropped afterwards.
 """
@@ -54,6 +54,14 @@ MARIADB = Server(
     int(os.environ.get("UNIFYDB_TEST_MARIADB_PORT", "3306")),
     os.environ.get("UNIFYDB_TEST_MARIADB_USER", "root"),
 )
+REDIS = Server(
+    "Redis",
+    os.environ.get("UNIFYDB_TEST_REDIS_HOST", "127.0.0.1"),
+    int(os.environ.get("UNIFYDB_TEST_REDIS_PORT", "6379")),
+    "",
+)
+#: the Redis database the benchmarks (and tests) may use: never 0; keys are removed after
+REDIS_DB = int(os.environ.get("UNIFYDB_TEST_REDIS_DB", "13"))
 
 
 def unique_name(prefix: str = "unifydb_bench") -> str:

@@ -5,7 +5,7 @@
     python -m bench --only 4,8 # some benchmarks (numbers as in the table; M = memory)
     python -m bench --update-docs   # also write the table into docs/benchmarks.md
 
-Needs the local PostgreSQL and MariaDB of the test suite (see tests/conftest.py).
+Needs the local PostgreSQL, MariaDB and Redis of the test suite (see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
-from bench import check, hotpath, many, sql, startup, vector_backends, vectors
+from bench import backends, check, hotpath, many, sql, startup, vector_backends, vectors
 from bench.core import FULL, REPO, SHORT, Config, Row, error_row, format_table, markdown_table
 
 Benchmark = tuple[str, str, Callable[[Config], list[Row]]]
@@ -39,6 +39,7 @@ BENCHMARKS: tuple[Benchmark, ...] = tuple(
             *vectors.BENCHMARKS,
             *many.BENCHMARKS,
             *vector_backends.BENCHMARKS,
+            *backends.BENCHMARKS,
         ),
         key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0]),
     )
@@ -92,6 +93,9 @@ def machine() -> dict[str, str]:
                 "chromadb",
                 "pymilvus",
                 "milvus-lite",
+                "duckdb",
+                "duckdb-engine",
+                "redis",
                 "numpy",
             )
         ),

@@ -274,6 +274,8 @@ registry = unifydb.Registry(settings={"datasources": {
     "chroma": {"type": "chroma", "path": folder + "/chroma"},
     "milvus": {"type": "milvus", "uri": folder + "/milvus.db"},
 }})
+with registry.get_engine("sqlite").connect():  # creates the file, as the raw side does
+    pass
 for name in ("sqlite", "chroma", "milvus"):
     registry.get_client(name)
     registry.get_datasource(name).health_check().raise_for_status()

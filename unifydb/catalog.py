@@ -154,6 +154,37 @@ BUILTIN: dict[str, TypeInfo] = {
             capabilities=_SQL,
         ),
         TypeInfo(
+            "duckdb",
+            f"{_RELATIONAL}.duckdb:DuckDBDatasource",
+            "relational",
+            "duckdb",
+            ("duckdb", "duckdb_engine"),
+            "DuckDB files (or memory) through duckdb_engine",
+            capabilities=frozenset({"sql", "embedded"}),
+            url_fields=frozenset({"database"}),
+        ),
+        TypeInfo(
+            "athena",
+            f"{_RELATIONAL}.athena:AthenaDatasource",
+            "relational",
+            "athena",
+            ("pyathena", "boto3"),
+            "Amazon Athena through PyAthena (awsathena+rest)",
+            capabilities=frozenset({"sql"}),
+            url_fields=frozenset(
+                {
+                    "region",
+                    "region_name",
+                    "schema_name",
+                    "s3_staging_dir",
+                    "work_group",
+                    "catalog_name",
+                    "aws_access_key_id",
+                    "aws_secret_access_key",
+                }
+            ),
+        ),
+        TypeInfo(
             "mongodb",
             "unifydb.datasources.nosql.mongodb:MongoDBDatasource",
             "nosql",
@@ -185,6 +216,27 @@ BUILTIN: dict[str, TypeInfo] = {
             "cassandra",
             ("cassandra",),
             "Apache Cassandra through the DataStax driver",
+        ),
+        TypeInfo(
+            "elasticsearch",
+            "unifydb.datasources.search.elasticsearch:ElasticsearchDatasource",
+            "search",
+            "elasticsearch",
+            ("elasticsearch",),
+            "Elasticsearch through the official Python client",
+            url_fields=frozenset({"nodes", "node", "username", "password"}),
+        ),
+        TypeInfo(
+            "redis",
+            "unifydb.datasources.keyvalue.redis:RedisDatasource",
+            "keyvalue",
+            "redis",
+            ("redis",),
+            "Redis through redis-py",
+            capabilities=frozenset({"async"}),
+            url_fields=frozenset(
+                {"host", "port", "db", "username", "password", "ssl", "use_ssl", "unix_socket_path"}
+            ),
         ),
         TypeInfo(
             "chroma",

@@ -2,7 +2,8 @@
 dialect SQL, driver checks, bounded failures against a closed port and a listener
 that never answers, and the live tests parametrized over several types.
 
-The offline tests run for all seven types; Oracle and SQL Server are covered
+The offline tests run for the SQL types (duckdb and athena included, where
+they apply; their own tests are in their folders); Oracle and SQL Server are covered
 here because no server of theirs can run on this machine. Their live test,
 ``test_round_trip_and_health``, skips unless ``UNIFYDB_TEST_ORACLE_URL`` /
 ``UNIFYDB_TEST_SQLSERVER_URL`` is set, e.g.
@@ -104,14 +105,17 @@ NETWORK_TYPES: dict[str, dict[str, Any]] = {
             "mssql+pymssql://u:***@h:1433/d",
         ),
         ("sqlite", {"database": "data/app.db"}, "sqlite:///data/app.db"),
+        ("duckdb", {"database": "data/app.duckdb"}, "duckdb:///data/app.duckdb"),
+        (
+            "athena",
+            {"region": "eu-west-1", "work_group": "wg", "aws_access_key_id": "AKIA1"},
+            "awsathena+rest://athena.eu-west-1.amazonaws.com/default (work group wg)",
+        ),
     ],
 )
 def test_urls_hide_the_password(type_name: str, options: dict[str, Any], expected: str) -> None:
-    datasource = (
-        build(type_name, password=NASTY_PASSWORD, **options)
-        if type_name != "sqlite"
-        else build(type_name, **options)
-    )
+    secret = {"sqlite": {}, "duckdb": {}, "athena": {"aws_secret_access_key": NASTY_PASSWORD}}
+    datasource = build(type_name, **secret.get(type_name, {"password": NASTY_PASSWORD}), **options)
     assert datasource.target() == expected
     assert NASTY_PASSWORD not in repr(datasource)
     assert NASTY_PASSWORD not in repr(datasource.config)
@@ -173,13 +177,16 @@ def sample_table() -> Table:
         ("oracle", "VARCHAR2(50 CHAR)", "FETCH FIRST"),
         ("sqlserver", "IDENTITY", "TOP"),
         ("sqlite", "INTEGER NOT NULL", "LIMIT"),
+        ("duckdb", "SERIAL", "LIMIT"),
+        ("athena", "CREATE EXTERNAL TABLE", "LIMIT"),
     ],
 )
 def test_each_engine_speaks_its_dialect(
     type_name: str, ddl_fragment: str, limit_fragment: str
 ) -> None:
-    options: dict[str, Any] = (
-        {} if type_name == "sqlite" else {"host": "h", **NETWORK_TYPES[type_name]}
+    local = {"sqlite": {}, "duckdb": {}, "athena": {"region": "us-east-1"}}
+    options: dict[str, Any] = local.get(
+        type_name, {"host": "h", **NETWORK_TYPES.get(type_name, {})}
     )
     datasource = build(type_name, **options)
     datasource.initialize()
@@ -203,13 +210,19 @@ def test_each_engine_speaks_its_dialect(
         ("mariadb", "mariadb", "mariadb"),
         ("oracle", "oracledb", "oracle"),
         ("sqlserver", "pyodbc", "sqlserver"),
+        ("duckdb", "duckdb_engine", "duckdb"),
+        ("athena", "pyathena", "athena"),
     ],
 )
 def test_missing_driver_names_the_extra_and_others_keep_working(
     type_name: str, module: str, extra: str
 ) -> None:
     """The driver is made unimportable in a subprocess (sys.modules[name] = None)."""
-    options = {"type": type_name, "host": "h", **NETWORK_TYPES[type_name]}
+    local = {"duckdb": {}, "athena": {"region": "us-east-1"}}
+    options = {
+        "type": type_name,
+        **local.get(type_name, {"host": "h", **NETWORK_TYPES.get(type_name, {})}),
+    }
     settings = {"datasources": {"x": options, "lite": {"type": "sqlite"}}}
     code = (
         "import sys\n"

@@ -4,8 +4,9 @@ The fixture in ``tests/compat/orbit`` is ORBIT's ``config/config.yaml`` (its
 ``import:`` list) and ``config/datasources.yaml`` in their current shape; the
 tests copy them untouched, write a ``.env`` the way ORBIT's ``env.example``
 asks, and point its variables at this machine's servers: PostgreSQL, MariaDB
-(as mysql and as mariadb), SQLite, Chroma (embedded), Milvus Lite and a
-MongoDB-wire server. Every mapped key is then observed on a live connection.
+(as mysql and as mariadb), SQLite, DuckDB, Chroma (embedded), Milvus Lite, a
+MongoDB-wire server and Redis. Every mapped key is then observed on a live
+connection.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tests.helpers import (
     PG_ADMIN,
     PG_HOST,
     PG_PORT,
+    REDIS_HOST,
+    REDIS_PORT,
     pg_admin,
     registry_for,
 )
@@ -38,7 +41,7 @@ from unifydb.errors import ConfigurationError, DatasourceConnectionError
 from unifydb.factory import DatasourceFactory
 
 FIXTURE = Path(__file__).parent / "orbit"
-LIVE = ("sqlite", "postgres", "mysql", "mariadb", "chroma", "milvus", "mongodb")
+LIVE = ("sqlite", "postgres", "mysql", "mariadb", "chroma", "milvus", "mongodb", "duckdb", "redis")
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +87,9 @@ def orbit(
         "DATASOURCE_MONGODB_USERNAME": "",
         "DATASOURCE_MONGODB_PASSWORD": "",
         "DATASOURCE_MONGODB_AUTH_SOURCE": "admin",
+        "DATASOURCE_REDIS_HOST": REDIS_HOST,
+        "DATASOURCE_REDIS_PORT": str(REDIS_PORT),
+        "DATASOURCE_REDIS_PASSWORD": "",
     }
     (tmp_path / ".env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
     # ORBIT's milvus entry names a server (localhost:19530, no variable): for the
@@ -131,14 +137,17 @@ def test_list_show_and_check_the_orbit_file_unchanged(orbit: dict[str, Any]) -> 
     for name in LIVE:
         assert status[name]["status"] == "ok", status[name]
         assert status[name]["configured"] is True
-    for name in ("supabase", "oracle", "sqlserver", "cassandra", "pinecone", "qdrant"):
+    for name in (
+        "supabase", "oracle", "sqlserver", "cassandra", "pinecone", "qdrant", "athena",
+        "elasticsearch",
+    ):  # fmt: skip
         assert status[name]["status"] == "not_configured", status[name]
     assert status["mongodb"]["missing_variables"] == []  # the URI form is not needed
     for name in LIVE:
         shown = run_cli(orbit, "show", "--json", name)
         assert shown.returncode == 0, (name, shown.stderr)
         options = json.loads(shown.stdout)["options"]
-        for orbit_name in ("connection_timeout", "validate_on_borrow", "db_path"):
+        for orbit_name in ("connection_timeout", "validate_on_borrow", "db_path", "use_ssl"):
             assert orbit_name not in options  # shown under unifydb's own names
     checked = run_cli(orbit, "check", "--json", "--timeout", "60", *LIVE)
     assert checked.returncode == 0, (checked.stdout, checked.stderr)
@@ -269,6 +278,49 @@ def test_the_seeds_factory_on_the_orbit_file(registry: unifydb.Registry) -> None
     factory = DatasourceFactory(registry=registry)
     for name in LIVE:
         assert factory.initialize_datasource_client(name) is not None, name
+
+
+@pytest.mark.live
+def test_duckdb_and_redis_keys(registry: unifydb.Registry) -> None:
+    duckdb = registry.get_datasource("duckdb")
+    assert (duckdb.options.database, duckdb.options.read_only) == (":memory:", False)
+    assert (duckdb.options.access_mode, duckdb.options.threads) == ("automatic", None)
+    with registry.get_engine("duckdb").connect() as connection:
+        assert connection.execute(text("SELECT 42")).scalar() == 42
+
+    redis = registry.get_datasource("redis")
+    assert (redis.options.db, redis.options.ssl, redis.options.password) == (0, False, None)
+    assert redis.settings == {
+        "vector_field": "embedding",
+        "text_field": "content",
+        "distance_metric": "COSINE",
+    }
+    assert registry.get_client("redis").ping() is True
+
+
+def test_athena_and_elasticsearch_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their servers cannot run here: ORBIT's keys are read, nothing connects."""
+    monkeypatch.setenv("DATASOURCE_ATHENA_S3_STAGING_DIR", "s3://orbit-results/athena/")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAORBIT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "Orbit-Secret-Key-1")
+    monkeypatch.setenv("DATASOURCE_ELASTICSEARCH_NODE", "https://es.orbit.example:9200")
+    monkeypatch.setenv("DATASOURCE_ELASTICSEARCH_USERNAME", "elastic")
+    monkeypatch.setenv("DATASOURCE_ELASTICSEARCH_PASSWORD", "Orbit-Es-Pw-2")
+    registry = unifydb.Registry(FIXTURE / "config.yaml")
+    athena = registry.build("athena")
+    options = athena.options
+    assert (options.region, options.schema_name, options.work_group) == (
+        "us-east-1",
+        "default",
+        "primary",
+    )
+    assert options.aws_access_key_id == "AKIAORBIT"
+    assert "Orbit-Secret-Key-1" not in repr(athena) + str(athena.describe())
+    elasticsearch = registry.build("elasticsearch")
+    arguments = elasticsearch.client_arguments()
+    assert arguments["hosts"] == ["https://es.orbit.example:9200"]
+    assert arguments["basic_auth"] == ("elastic", "Orbit-Es-Pw-2")
+    assert (arguments["verify_certs"], arguments["request_timeout"]) == (True, 30.0)
 
 
 # ----------------------------------------------------------------------------- rules, offline

@@ -207,3 +207,46 @@ def test_mongodb_restart_under_load(tmp_path: Any) -> None:
         assert status.status in ("error", "timeout")
         assert time.monotonic() - started < 4.5
         registry.close_all()
+
+
+# ----------------------------------------------------------------------------- Redis
+
+
+def test_redis_restart_under_load(redis_throwaway: Any) -> None:
+    registry = registry_for(
+        kv={"type": "redis", "url": redis_throwaway.url(db=1), "timeout": 3, "retries": 1}
+    )
+    client = registry.get_client("kv")
+    client.delete("writes")
+
+    def write(n: int) -> None:
+        registry.get_client("kv").sadd("writes", n)
+
+    def stored() -> set[int]:
+        return {int(member) for member in client.smembers("writes")}
+
+    exercise_restart("redis", redis_throwaway, write, stored, timeout=3)
+    assert registry.get_client("kv") is client  # the same client reconnected by itself
+    registry.close_all()
+
+
+def test_redis_killed_gives_clear_errors_not_hangs(redis_throwaway: Any) -> None:
+    registry = registry_for(kv={"type": "redis", "url": redis_throwaway.url(), "timeout": 3})
+    datasource = registry.get_datasource("kv")
+    client = registry.get_client("kv")
+    assert datasource.health_check().ok
+    redis_throwaway.kill()
+    record("faults injected (server killed)")
+    try:
+        started = time.monotonic()
+        status = datasource.health_check()
+        assert status.status == "error", status
+        assert status.error is not None and status.error.datasource == "kv"
+        with pytest.raises(Exception, match=r"(?i)connect"):
+            client.ping()
+        assert time.monotonic() - started < 8
+    finally:
+        redis_throwaway.start()
+    assert datasource.health_check().ok
+    assert client.ping() is True
+    registry.close_all()

@@ -525,6 +525,13 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "client_options": st.sampled_from([{}, {"retryWrites": False}]),
     "cluster_options": st.sampled_from([{}, {"idle_heartbeat_interval": 5}]),
     "headers": st.sampled_from([{}, {"X-Trace": "1"}, {"X-Api-Key": MARKER + "h"}]),
+    "nodes": st.sampled_from(
+        ["http://es.example:9200", "http://a:9200, https://b:9243", "es.example:9200"]
+    ),
+    "region": st.sampled_from(["us-east-1", "eu-west-1", "nowhere"]),
+    "s3_staging_dir": st.sampled_from(["s3://bucket/results/", "/local/results"]),
+    "endpoint_url": st.sampled_from(["http://127.0.0.1:4566", "athena.example"]),
+    "unix_socket_path": st.sampled_from(["/run/redis.sock"]),
     "thick_mode": st.just(False),
     "thick_lib_dir": st.just(None),
     "echo": st.sampled_from([False, "false"]),
@@ -561,6 +568,11 @@ TYPED_URLS = {
     "oracle": f"oracle+oracledb://u:{MARKER}u@ora.example:1521/?service_name=FREEPDB1",
     "sqlserver": f"mssql+pyodbc://u:{MARKER}u@mssql.example/app?driver=FreeTDS",
     "mongodb": f"mongodb://u:{MARKER}u@mongo.example:27017/app?authSource=admin",
+    "duckdb": "duckdb:///data/fuzz-url.duckdb",
+    "athena": f"awsathena+rest://AKIAFUZZ:{MARKER}u@athena.us-east-1.amazonaws.com:443/default"
+    "?s3_staging_dir=s3%3A%2F%2Fbucket%2Fresults%2F",
+    "elasticsearch": f"https://elastic:{MARKER}u@es.example:9200",
+    "redis": f"redis://:{MARKER}u@redis.example:6379/1",
 }
 BASE_ENTRIES: dict[str, dict[str, Any]] = {
     "postgres": {"host": "db.example"},
@@ -577,6 +589,10 @@ BASE_ENTRIES: dict[str, dict[str, Any]] = {
     "qdrant": {"path": ":memory:"},
     "pgvector": {"host": "db.example"},
     "pinecone": {"api_key": "pc-key"},
+    "duckdb": {},
+    "athena": {"work_group": "primary"},
+    "elasticsearch": {"nodes": ["http://es.example:9200"]},
+    "redis": {"host": "redis.example"},
 }
 
 
@@ -881,10 +897,20 @@ def env_override(draw: st.DrawFn) -> tuple[str, str]:
             ["UNIFYDB_DATASOURCES__", "unifydb_datasources__", "UNIFYDB_DATASOURCES___"]
         )
     )
-    value = draw(
-        st.one_of(st.sampled_from(ENV_VALUES), env_text, env_text.map(lambda s: MARKER + s))
-    )
-    return prefix + "__".join(parts), value
+    values = [st.sampled_from(ENV_VALUES), env_text]
+    if parts and _holds_secrets(parts[-1]):
+        # the password marker goes where a secret goes: anywhere else (an
+        # application_name, say) it is no secret and is rightly shown
+        values.append(env_text.map(lambda s: MARKER + s))
+    return prefix + "__".join(parts), draw(st.one_of(*values))
+
+
+def _holds_secrets(key: str) -> bool:
+    from unifydb.redaction import SENSITIVE_KEY
+
+    key = key.rsplit("__", 1)[-1].lower()
+    secret_keys = {name for model in MODELS.values() for name in model.secret_fields}
+    return key in secret_keys or bool(SENSITIVE_KEY.search(key))
 
 
 @st.composite

@@ -74,6 +74,17 @@ NUL_CASES = [
     ("pgvector", {"host": "h", "schema_name": f"s{NUL}"}, "schema_name"),
     ("pinecone", {"api_key": f"k{NUL}"}, "api_key"),
     ("pinecone", {"api_key": "k", "namespace": f"n{NUL}"}, "namespace"),
+    ("duckdb", {"database": f"d{NUL}.duckdb"}, "database"),
+    ("athena", {"s3_staging_dir": f"s3://b/{NUL}"}, "s3_staging_dir"),
+    (
+        "athena",
+        {"aws_access_key_id": "A", "aws_secret_access_key": f"x{NUL}y"},
+        "aws_secret_access_key",
+    ),
+    ("elasticsearch", {"node": f"http://h{NUL}:9200"}, "nodes"),
+    ("elasticsearch", {"node": "http://h:9200", "api_key": f"x{NUL}y"}, "api_key"),
+    ("redis", {"host": "h", "password": f"x{NUL}y"}, "password"),
+    ("redis", {"url": "redis://:x%00y@h:6379/0"}, "url"),
 ]
 
 

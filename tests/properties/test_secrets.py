@@ -11,9 +11,11 @@ many (secret, output) pairs it checked ("secrets searched: ...").
 
 Servers: PostgreSQL (throwaway scram cluster, and the TLS one for Supabase),
 MariaDB on 127.0.0.1:3306 (for mysql and mariadb), a MongoDB-wire server with
---auth, one Cassandra node with PasswordAuthenticator and a Chroma HTTP server;
-Oracle, SQL Server and Milvus are checked against a closed port and a hanging
-listener only.
+--auth, one Cassandra node with PasswordAuthenticator, a Chroma HTTP server, a
+redis-server with ``requirepass`` set to SPECIAL, and moto's AWS double for
+Athena (it checks request signatures); Oracle, SQL Server, Milvus and
+Elasticsearch are checked against a closed port and a hanging listener only,
+DuckDB's MotherDuck token offline only (no MotherDuck is reachable here).
 """
 
 from __future__ import annotations
@@ -49,8 +51,14 @@ from unifydb.errors import ConfigurationError, UnifyDBError
 
 TYPES = sorted(BUILTIN_TYPES)
 
-SECRETS = {kind: f"Sup3r-Secret-{kind}-Zq9" for kind in TYPES}
-TOKENS = {kind: f"Sup3r-Token-{kind}-Zq9" for kind in ("chroma", "milvus")}
+#: in a secret, a type's name stands for it; one of WINDOW characters or more would
+#: match the type's own name in every repr ("elasticsea"), so those are shortened
+_SHORT = {"elasticsearch": "es"}
+SECRETS = {kind: f"Sup3r-Secret-{_SHORT.get(kind, kind)}-Zq9" for kind in TYPES}
+TOKENS = {
+    kind: f"Sup3r-Token-{_SHORT.get(kind, kind)}-Zq9"
+    for kind in ("chroma", "milvus", "athena", "elasticsearch")
+}
 HEADER = "Sup3r-Header-chroma-Zq9"
 REPLICA = "Sup3r-Replica-postgres-Zq9"
 CONNECT_ARG = "Sup3r-ConnectArg-postgres-Zq9"
@@ -97,6 +105,12 @@ LOGGERS = (
     "qdrant_client",
     "pinecone",
     "grpc",
+    "redis",
+    "elasticsearch",
+    "elastic_transport",
+    "botocore",
+    "boto3",
+    "pyathena",
     "httpx",
     "httpcore",
     "urllib3",
@@ -267,6 +281,23 @@ def field_settings(kind: str, host: str, port: int, password: str | None = None)
         "pinecone": {**common, "host": f"{host}:{port}", "api_key": secret},
         # SQLite has no credentials: a password given anyway must be refused unechoed
         "sqlite": {**common, "database": "secrets.db", "password": secret},
+        # DuckDB's one secret: the MotherDuck token (no MotherDuck is reachable here)
+        "duckdb": {**common, "database": "md:secrets", "motherduck_token": secret},
+        "athena": {
+            **common,
+            "region": "us-east-1",
+            "work_group": "primary",
+            "endpoint_url": f"http://{host}:{port}",
+            "aws_access_key_id": "AKIAUNIFYDBTEST",
+            "aws_secret_access_key": secret,
+            "aws_session_token": TOKENS["athena"],
+        },
+        "elasticsearch": {
+            **common,
+            "node": f"http://{host}:{port}",
+            "auth": {"username": "app", "password": secret},
+        },
+        "redis": {**common, "host": host, "port": port, "password": secret},
     }[kind]
 
 
@@ -289,6 +320,23 @@ def url_settings(kind: str, host: str, port: int, password: str = SPECIAL) -> di
         return {**common, "url": urls[kind]}
     if kind == "milvus":
         return {**common, "uri": f"http://root:{escaped}@{host}:{port}"}
+    if kind == "redis":
+        return {**common, "url": f"redis://:{escaped}@{host}:{port}/0"}
+    if kind == "elasticsearch":
+        return {**common, "url": f"http://app:{escaped}@{host}:{port}"}
+    if kind == "elasticsearch-apikey":
+        return {
+            **common,
+            "type": "elasticsearch",
+            "node": f"http://{host}:{port}",
+            "api_key": TOKENS["elasticsearch"],
+        }
+    if kind == "athena":
+        return {
+            **common,
+            "url": f"awsathena+rest://AKIAUNIFYDBTEST:{escaped}@athena.us-east-1.amazonaws.com:443"
+            f"/default?work_group=primary&endpoint_url=http%3A%2F%2F{host}%3A{port}",
+        }
     if kind == "milvus-token":
         return {
             **common,
@@ -318,11 +366,12 @@ def url_entry(kind: str, host: str, port: int, password: str = SPECIAL) -> dict[
 def every_form(host: str, port: int) -> dict[str, dict[str, Any]]:
     """Each type with secrets in fields, and in a URL where it has one."""
     entries = {f"{kind}_fields": field_settings(kind, host, port) for kind in TYPES}
-    for kind in [*TYPES, "milvus-token"]:
+    for kind in [*TYPES, "milvus-token", "elasticsearch-apikey"]:
         entry = url_settings(kind, host, port)
         if entry is not None:
             entries[f"{kind.replace('-', '_')}_url"] = entry
     del entries["sqlite_fields"]  # refused: see test_secret_given_to_a_type_without_one
+    del entries["duckdb_fields"]  # MotherDuck: offline only (see the module's docstring)
     return entries
 
 
@@ -393,7 +442,7 @@ OFFLINE = [
     *[pytest.param(kind, offline_entry(kind), id=f"{kind}-fields") for kind in TYPES],
     *[
         pytest.param(kind.split("-")[0], entry, id=f"{kind}-url")
-        for kind in [*TYPES, "milvus-token"]
+        for kind in [*TYPES, "milvus-token", "elasticsearch-apikey"]
         if (entry := url_settings(kind, "db.example", 5999)) is not None
     ],
 ]
@@ -403,7 +452,7 @@ OFFLINE = [
 def test_datasource_objects_and_engines_show_no_secret(
     kind: str, entry: dict[str, Any], debug_logs: pytest.LogCaptureFixture
 ) -> None:
-    form = "url" if "url" in entry or "uri" in entry else "fields"
+    form = "url" if "url" in entry or "uri" in entry or "api_key" in entry else "fields"
     registry = registry_for(ds=entry)
     datasource = registry.get_datasource("ds")  # built and initialized: engines exist
     try:
@@ -495,6 +544,41 @@ def _bad_option_cases() -> Iterator[Any]:
             "consistency": "most",
         },
         id="cassandra-bad-consistency",
+    )
+    secret = SECRETS["redis"]
+    for label, value in {
+        "wrong-scheme": f"http://:{secret}@h:6379/0",
+        "unescaped-at": f"redis://:{secret}@x@h:6379/0",
+        "bad-port": f"redis://:{secret}@h:port/0",
+        "unknown-option": f"redis://:{secret}@h:6379/0?{secret}=1",
+    }.items():
+        yield pytest.param("redis", {"type": "redis", "url": value}, id=f"redis-url-{label}")
+    secret = SECRETS["elasticsearch"]
+    for label, entry in {
+        "node-with-login": {"node": f"http://app:{secret}@h:9200"},
+        "url-wrong-scheme": {"url": f"ftp://app:{secret}@h"},
+        "auth-not-a-table": {"node": "http://h:9200", "auth": f"app:{secret}"},
+        "auth-unknown-key": {"node": "http://h:9200", "auth": {"pasword": secret}},
+        "api-key-and-password": {
+            "node": "http://h:9200",
+            "api_key": TOKENS["elasticsearch"],
+            "auth": {"username": "app", "password": secret},
+        },
+    }.items():
+        yield pytest.param(
+            "elasticsearch", {"type": "elasticsearch", **entry}, id=f"elasticsearch-{label}"
+        )
+    secret = SECRETS["athena"]
+    for label, entry in {
+        "url-wrong-host": {"url": f"awsathena+rest://AKIA:{secret}@example.com:443/default"},
+        "secret-without-key": {"aws_secret_access_key": secret},
+        "bad-region": {"region": secret, "aws_session_token": TOKENS["athena"]},
+    }.items():
+        yield pytest.param("athena", {"type": "athena", **entry}, id=f"athena-{label}")
+    yield pytest.param(
+        "duckdb",
+        {"type": "duckdb", "database": "local.duckdb", "motherduck_token": SECRETS["duckdb"]},
+        id="duckdb-token-for-a-local-file",
     )
 
 
@@ -820,6 +904,60 @@ def test_chroma_with_a_token(
     check_login(f"chroma/{token_header}", entry, debug_logs, works=True)
 
 
+@pytest.fixture(scope="module")
+def redis_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A redis-server whose requirepass is SPECIAL."""
+    from tests.servers.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis-secrets"), password=SPECIAL) as server:
+        yield server
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("form", ["fields", "url"])
+def test_redis_logins(redis_auth: Any, form: str, debug_logs: pytest.LogCaptureFixture) -> None:
+    host, port = redis_auth.host, redis_auth.port
+    if form == "fields":
+        right = field_settings("redis", host, port, SPECIAL)
+        wrong = field_settings("redis", host, port)
+    else:
+        right = url_entry("redis", host, port)
+        wrong = url_entry("redis", host, port, SECRETS["redis"])
+    check_login(f"redis/{form} right password", right, debug_logs, works=True)
+    check_login(f"redis/{form} wrong password", wrong, debug_logs, works=False)
+
+
+@pytest.fixture(scope="module")
+def moto_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, str]]:
+    """moto's AWS double with one IAM user: (server, access key id, secret key)."""
+    from tests.servers.moto_aws import moto_aws
+
+    with moto_aws(tmp_path_factory.mktemp("moto-secrets")) as server:
+        key, secret = server.create_user()
+        yield server, key, secret
+
+
+@pytest.mark.live
+def test_athena_credentials(
+    moto_user: tuple[Any, str, str], debug_logs: pytest.LogCaptureFixture
+) -> None:
+    server, key, secret = moto_user
+    endpoint = {"endpoint_url": server.endpoint_url, "aws_access_key_id": key, "timeout": 5}
+    wrong = {**field_settings("athena", "127.0.0.1", 1), **endpoint}
+    right = {**wrong, "aws_secret_access_key": secret}
+    del right["aws_session_token"]
+    check_login("athena right secret key", right, debug_logs, works=True)
+    check_login("athena wrong secret key", wrong, debug_logs, works=False)
+    # moto's secret key is random, so not among the module's labels: searched on its own
+    registry = registry_for(ds=right)
+    try:
+        shown = [*object_outputs(registry.get_datasource("ds")), registry.health_check()["ds"]]
+    finally:
+        registry.close_all()
+    for output in [*shown, *log_texts(debug_logs.records)]:
+        assert secret not in (output if isinstance(output, str) else repr(output))
+
+
 # ----------------------------------------------------------------------------- the CLI
 
 
@@ -864,6 +1002,60 @@ def live(
     }
 
 
+def cli_outputs_are_clean(folder: Path, entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``unifydb list/show/check`` (text and JSON) on ``entries``, secrets passed as
+    ${VAR} placeholders; no output holds a secret. Returns check's statuses by name."""
+    variables: dict[str, str] = {}
+    (folder / "settings.toml").write_text(
+        "\n\n".join(toml_entry(name, entry, variables) for name, entry in entries.items()) + "\n"
+    )
+    assert variables, "the secrets are passed as ${VAR} placeholders"
+    # a long timeout: the first check imports chromadb and pymilvus within it (see
+    # test_first_check_counts_driver_imports_against_the_timeout); the others fail fast
+    commands = [["list"], ["list", "--json"], ["check", "--timeout", "8"]]
+    commands += [["check", "--json", "--timeout", "8"]]
+    for name in entries:
+        commands += [["show", name], ["show", "--json", name]]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda args: run_cli(*args, cwd=folder, env=variables), commands))
+    for args, result in zip(commands, results, strict=True):
+        where = "unifydb " + " ".join(args)
+        assert_clean(f"{where} stdout", result.stdout)
+        assert_clean(f"{where} stderr", result.stderr)
+        if args[0] == "show":
+            expected = 1 if args[-1] == "broken" else 0
+            assert result.returncode == expected, (where, result.stderr[-2000:])
+    return {item["name"]: item for item in json.loads(results[3].stdout)}
+
+
+@pytest.mark.live
+def test_cli_of_duckdb_athena_elasticsearch_redis_shows_no_secret(
+    tmp_path: Path, redis_auth: Any
+) -> None:
+    """The same for the later types, in a settings file of their own (each driver
+    imported counts against --timeout, and the first file's check is full)."""
+    port = closed_port()
+    host = (redis_auth.host, redis_auth.port)
+    entries = {
+        "redis": field_settings("redis", *host),
+        "redis_url": url_entry("redis", *host, SECRETS["redis"]),
+        "es": field_settings("elasticsearch", "127.0.0.1", port),
+        "es_url": url_entry("elasticsearch", "127.0.0.1", port),
+        "es_key": url_entry("elasticsearch-apikey", "127.0.0.1", port),
+        "athena": field_settings("athena", "127.0.0.1", port),
+        "athena_url": url_entry("athena", "127.0.0.1", port),
+        "duck": {**field_settings("duckdb", "127.0.0.1", port), "timeout": 2},
+    }
+    checked = cli_outputs_are_clean(tmp_path, entries)
+    for name in ("redis", "redis_url"):
+        assert checked[name]["status"] == "error", checked[name]  # wrong passwords
+    # a closed port: refused at once, but building boto3's clients and importing the
+    # drivers count against the 2 s each has, which a loaded machine can exceed; the
+    # point here is what the output holds
+    for name in ("es", "es_url", "es_key", "athena", "athena_url", "duck"):
+        assert checked[name]["status"] in ("error", "timeout"), checked[name]
+
+
 @pytest.mark.live
 @pytest.mark.slow
 def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]) -> None:
@@ -902,27 +1094,7 @@ def test_cli_list_show_check_show_no_secret(tmp_path: Path, live: dict[str, Any]
         "pinecone": field_settings("pinecone", "127.0.0.1", port),
         "broken": {**field_settings("postgres", "h", 1), "port": "not-a-port"},
     }
-    variables: dict[str, str] = {}
-    (tmp_path / "settings.toml").write_text(
-        "\n\n".join(toml_entry(name, entry, variables) for name, entry in entries.items()) + "\n"
-    )
-    assert variables, "the secrets are passed as ${VAR} placeholders"
-    # a long timeout: the first check imports chromadb and pymilvus within it (see
-    # test_first_check_counts_driver_imports_against_the_timeout); the others fail fast
-    commands = [["list"], ["list", "--json"], ["check", "--timeout", "8"]]
-    commands += [["check", "--json", "--timeout", "8"]]
-    for name in entries:
-        commands += [["show", name], ["show", "--json", name]]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda args: run_cli(*args, cwd=tmp_path, env=variables), commands))
-    for args, result in zip(commands, results, strict=True):
-        where = "unifydb " + " ".join(args)
-        assert_clean(f"{where} stdout", result.stdout)
-        assert_clean(f"{where} stderr", result.stderr)
-        if args[0] == "show":
-            expected = 1 if args[-1] == "broken" else 0
-            assert result.returncode == expected, (where, result.stderr[-2000:])
-    checked = {item["name"]: item for item in json.loads(results[3].stdout)}
+    checked = cli_outputs_are_clean(tmp_path, entries)
     # (a first check in a fresh process may hit the import race pinned by
     # test_check_builds_every_datasource; the output is searched all the same)
     race = "partially initialized module"

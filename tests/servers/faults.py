@@ -1,5 +1,6 @@
-"""Network faults on 127.0.0.1: a silent listener, a proxy that can stall or
-reset its connections, and a port with nothing behind it.
+"""Network faults on 127.0.0.1: a silent listener, a listener that answers
+garbage, a proxy that can stall or reset its connections, and a port with
+nothing behind it.
 
 Threads block in accept()/recv() (no polling); on exit the sockets are shut
 down, which wakes them, and they are joined.
@@ -93,6 +94,50 @@ def hanging_listener(
         thread.join(_JOIN_TIMEOUT)
         for conn in listener._conns:
             _shut(conn)
+
+
+#: what a garbage listener answers: no protocol's greeting or reply
+GARBAGE = b"\x00\xff\xfeGARBAGE \x1b[0m not a reply of any protocol \x00\r\n\r\n" * 8
+
+
+@contextlib.contextmanager
+def garbage_listener(host: str = HOST, *, payload: bytes = GARBAGE) -> Iterator[HangingListener]:
+    """A listener that answers every connection with ``payload`` (after reading
+    what the client sent first, if anything, within a second) and closes it."""
+    sock = _listener(host)
+    listener = HangingListener(host, sock.getsockname()[1])
+    threads: list[threading.Thread] = []
+
+    def answer(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.settimeout(1.0)
+            with contextlib.suppress(TimeoutError):
+                conn.recv(65536)
+            conn.sendall(payload)
+        _shut(conn)
+
+    def accept_loop() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:  # listener shut down: we are exiting
+                return
+            listener._conns.append(conn)
+            thread = threading.Thread(target=answer, args=(conn,), daemon=True)
+            threads.append(thread)
+            thread.start()
+
+    thread = threading.Thread(target=accept_loop, name="garbage-listener", daemon=True)
+    thread.start()
+    try:
+        yield listener
+    finally:
+        _shut(sock)
+        thread.join(_JOIN_TIMEOUT)
+        for conn in listener._conns:
+            _shut(conn)
+        for answering in threads:
+            answering.join(_JOIN_TIMEOUT)
 
 
 @dataclasses.dataclass

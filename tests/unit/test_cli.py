@@ -36,10 +36,11 @@ def test_check_with_only_the_shipped_settings(tmp_path: Path) -> None:
     result = run_cli("check", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     statuses = {item["name"]: item for item in json.loads(result.stdout)}
-    assert len(statuses) == 14
+    assert len(statuses) == 18
     assert statuses["sqlite"]["status"] == "ok"
+    assert statuses["duckdb"]["status"] == "ok"  # in memory: nothing to create first
     for name, item in statuses.items():
-        if name in ("sqlite", "chroma", "milvus", "qdrant"):
+        if name in ("sqlite", "chroma", "milvus", "qdrant", "duckdb"):
             continue
         assert item["status"] in ("not_configured", "driver_missing"), item
         if item["status"] == "not_configured":
@@ -50,10 +51,14 @@ def test_list_shows_type_driver_and_missing_variables(tmp_path: Path) -> None:
     result = run_cli("list", cwd=shipped(tmp_path))
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
-    assert set(lines) >= {"postgres", "sqlite", "oracle", "mongodb", "cassandra"}
+    assert set(lines) >= {"postgres", "sqlite", "oracle", "mongodb", "cassandra", "redis"}
     assert "installed" in lines["postgres"]
     assert "DATASOURCE_ORACLE_SERVICE" in lines["oracle"]
     assert lines["sqlite"].rstrip().endswith("yes")
+    assert lines["duckdb"].rstrip().endswith("yes")
+    assert "DATASOURCE_ATHENA_S3_STAGING_DIR" in lines["athena"]
+    assert "DATASOURCE_ELASTICSEARCH_NODE" in lines["elasticsearch"]
+    assert "DATASOURCE_REDIS_HOST" in lines["redis"]
     as_json = json.loads(run_cli("list", "--json", cwd=tmp_path).stdout)
     oracle = next(item for item in as_json if item["name"] == "oracle")
     assert oracle["configured"] is False

@@ -63,7 +63,7 @@ def test_listing_imports_no_implementation_or_driver() -> None:
         " 'qdrant_client', 'pinecone'))\n"
         "print(len(names), len(types), loaded)"
     )
-    assert output == "14 14 []"
+    assert output == "18 18 []"
 
 
 def test_validating_a_listing_imports_option_models_but_no_driver() -> None:
@@ -76,7 +76,7 @@ def test_validating_a_listing_imports_option_models_but_no_driver() -> None:
         " 'chromadb', 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc',"
         " 'qdrant_client', 'pinecone'}))"
     )
-    assert output == "['sqlite', 'chroma', 'milvus', 'qdrant'] []"
+    assert output == "['sqlite', 'chroma', 'milvus', 'qdrant', 'duckdb'] []"
 
 
 def test_import_unifydb_loads_nothing_heavy() -> None:

@@ -70,13 +70,14 @@ def test_missing_variables_are_reported_and_left_in_place() -> None:
 # ----------------------------------------------------------------------------- shipped settings
 
 
-def test_shipped_settings_list_every_datasource() -> None:
+def test_shipped_settings_list_every_built_in_type() -> None:
     registry = unifydb.Registry(REPO / "settings.toml")
     assert sorted(registry.names()) == sorted(
         [
             "postgres", "sqlite", "mysql", "mariadb", "oracle", "sqlserver",
             "supabase", "mongodb", "cassandra", "chroma", "milvus",
             "qdrant", "pgvector", "pinecone",
+            "duckdb", "athena", "elasticsearch", "redis",
         ]
     )  # fmt: skip
     for name in registry.names():
@@ -87,6 +88,9 @@ def test_shipped_settings_use_the_seed_variable_names() -> None:
     registry = unifydb.Registry(REPO / "settings.toml")
     assert "DATASOURCE_ORACLE_SERVICE" in registry.inspect("oracle").missing_variables
     assert "DATASOURCE_CASSANDRA_HOSTS" in registry.inspect("cassandra").missing_variables
+    assert registry.inspect("athena").missing_variables == ("DATASOURCE_ATHENA_S3_STAGING_DIR",)
+    assert registry.inspect("elasticsearch").missing_variables == ("DATASOURCE_ELASTICSEARCH_NODE",)
+    assert registry.inspect("redis").missing_variables == ("DATASOURCE_REDIS_HOST",)
     for kind in ("postgres", "mysql", "mariadb", "sqlserver", "supabase"):
         info = registry.inspect(kind)
         upper = kind.upper()

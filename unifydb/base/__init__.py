@@ -10,8 +10,9 @@
 * :class:`VectorDatasource` (``vector.py``): a client datasource with the
   unified vector API.
 
-Secret files (``secret_files.py``) and socket interruption (``sockets.py``)
-have modules of their own. A backend imports from here, never from another
+Secret files (``secret_files.py``), socket interruption (``sockets.py``) and
+masking secrets in drivers' own logs (``driver_logs.py``) have modules of
+their own. A backend imports from here, never from another
 backend.
 """
 
@@ -19,6 +20,7 @@ from unifydb.catalog import Category, TypeInfo
 
 from .client import ClientDatasource, store_lock
 from .datasource import BUILD_LOCK, Datasource
+from .driver_logs import scrub_driver_logs
 from .secrets import error_chain
 from .sockets import shutdown_socket
 from .sql import SQLDatasource
@@ -33,6 +35,7 @@ __all__ = [
     "TypeInfo",
     "VectorDatasource",
     "error_chain",
+    "scrub_driver_logs",
     "shutdown_socket",
     "store_lock",
 ]

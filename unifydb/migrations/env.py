@@ -57,6 +57,8 @@ def run_migrations(
     """Run the current Alembic command against a unifydb datasource (call from env.py)."""
     from alembic import context
 
+    from . import dialects  # noqa: F401 - Alembic support for DuckDB and Athena
+
     if registry is None:
         registry = context.config.attributes.get("unifydb.registry")
     if registry is None:

@@ -8,8 +8,9 @@ its whole length, on a connection of its own:
 * MySQL / MariaDB: ``GET_LOCK`` (server-wide, so the name carries the database);
 * SQL Server: ``sp_getapplock`` on the session;
 * Oracle: ``DBMS_LOCK`` (the user needs EXECUTE on it);
-* SQLite: an exclusive ``flock`` on a file in the temporary folder named after
-  the database file's real path.
+* SQLite, DuckDB: an exclusive ``flock`` on a file in the temporary folder named
+  after the database file's real path;
+* Athena: none (it has no locks; see :mod:`.dialects`).
 
 The lock ends with its connection (or file), so a killed run never leaves it
 behind.
@@ -41,9 +42,12 @@ _POLL = 0.25
 def migration_lock(engine: Engine, *, datasource: str, timeout: float) -> Iterator[None]:
     """Hold the database's migration lock, waiting up to ``timeout`` seconds for it."""
     dialect = engine.dialect.name
-    if dialect == "sqlite":
+    if dialect in ("sqlite", "duckdb"):
         with _file_lock(engine, datasource=datasource, timeout=timeout):
             yield
+        return
+    if dialect == "awsathena":
+        yield  # Athena has nothing to lock with
         return
     with engine.connect() as plain:
         connection = plain.execution_options(isolation_level="AUTOCOMMIT")
@@ -126,7 +130,7 @@ def _file_lock(engine: Engine, *, datasource: str, timeout: float) -> Iterator[N
     import fcntl
 
     database = engine.url.database
-    if not database or database == ":memory:":
+    if not database or database.startswith(":memory:") or database.startswith("md:"):
         yield  # an in-memory database is this process's alone
         return
     # in the temporary folder, keyed by the database's real path: nothing is left

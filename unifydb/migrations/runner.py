@@ -192,6 +192,8 @@ def make_config(
 ) -> Config:
     from alembic.config import Config
 
+    from . import dialects  # noqa: F401 - Alembic support for DuckDB and Athena
+
     config = Config(file_=config_file, cmd_opts=options)
     # configparser reads a "%" as interpolation
     config.set_main_option("script_location", str(script_location).replace("%", "%%"))

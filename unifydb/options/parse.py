@@ -20,7 +20,8 @@ from .wording import problem_at, scrub, unknown_keys, validation_problem
 #: keys holding URLs, whose percent-escapes ("%00") decode to what a driver sees
 URL_KEYS = frozenset({"url", "uri", "connection_string"})
 #: keys naming servers: a URL (with its credentials) there would be shown as a host
-HOST_KEYS = frozenset({"host", "hosts", "contact_points", "node", "nodes"})
+#: (Elasticsearch's node/nodes are URLs: its options refuse credentials in them)
+HOST_KEYS = frozenset({"host", "hosts", "contact_points"})
 #: keys holding a name (of a user, database, keyspace...), never a URL
 NAME_KEYS = frozenset(
     {"username", "user", "database", "keyspace", "db_name", "service_name", "sid", "tenant"}

@@ -1,0 +1,1 @@
+"""Key-value datasources: native clients behind the adapter protocol."""

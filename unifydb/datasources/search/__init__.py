@@ -1,0 +1,1 @@
+"""Search engines: native clients behind the adapter protocol."""
