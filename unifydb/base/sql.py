@@ -10,6 +10,7 @@ pings that can be interrupted, read replicas, and fork safety.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Mapping
@@ -23,9 +24,11 @@ from unifydb.errors import (
 )
 from unifydb.options import Options, ServerSQLOptions, SQLOptions, parse_options
 from unifydb.redaction import sensitive_values
+from unifydb.status import HealthStatus, NodeStatus
 
 from .datasource import BUILD_LOCK, Datasource
 from .replicas import Replicas, replica_options
+from .routing import ReplicaRouter
 from .sockets import SocketTracker, fileno_of
 from .sql_url import fields_from_url, merge_url, safe_url, url_text
 
@@ -53,6 +56,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     url_drivers: ClassVar[frozenset[str]] = frozenset()
     #: one round trip that returns the server version
     version_sql: ClassVar[str] = "SELECT 1"
+    #: one statement returning the seconds this server, a replica, is behind its
+    #: primary (NULL: unknown); None when the type cannot tell (no max_replica_lag)
+    replica_lag_sql: ClassVar[str | None] = None
 
     def __init__(self, name: str, options: SQLOptionsT | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
@@ -68,6 +74,24 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             ],
             self._build_replica,
         )
+        #: for a datasource with replicas: which one serves a read, and their health
+        self._router: ReplicaRouter | None = (
+            ReplicaRouter(self, self._replicas) if self._replicas else None
+        )
+        #: for a replica: its primary's router and its own index there
+        self._serving: tuple[ReplicaRouter, int] | None = None
+        if self._router is not None and self._options.max_replica_lag is not None:
+            measures = (
+                self.replica_lag_sql is not None
+                or type(self).replica_state is not SQLDatasource.replica_state
+            )
+            if not measures:
+                raise ConfigurationError(
+                    f"{self.type_name} cannot tell how far a replica is behind",
+                    datasource=name,
+                    key="max_replica_lag",
+                    fix="remove max_replica_lag (replicas are then checked for health only)",
+                )
 
     # ------------------------------------------------------------------ settings
 
@@ -219,6 +243,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .connect import connect_with_deadline
 
         self.prepare_connect(cargs, cparams)
+        if self._serving is not None:
+            router, index = self._serving
+            return router.connect(index, dialect, connection_record, cargs, cparams)
         return connect_with_deadline(self, dialect, cargs, cparams)
 
     def sql_error(
@@ -268,6 +295,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .pooling import install_pool_policies
 
         install_pool_policies(engine, self._options)
+        self._install_routing(engine)
         milliseconds = self._options.statement_timeout
         if milliseconds is not None:
 
@@ -275,6 +303,17 @@ class SQLDatasource(Datasource[SQLOptionsT]):
                 self.apply_statement_timeout(dbapi_connection, milliseconds)
 
             event.listen(engine, "connect", limit_statements)
+
+    def _install_routing(self, engine: Engine) -> None:
+        from sqlalchemy import event
+
+        from .routing import track_writes
+
+        if self._serving is not None:
+            router, index = self._serving
+            event.listen(engine.pool, "checkout", router.checkout_check(index))
+        elif self._router is not None and self._options.primary_reads_after_write:
+            track_writes(engine, self._router.token)
 
     def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
         """Hook: limit every statement on this new connection to ``milliseconds``
@@ -336,14 +375,27 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .connect import bound_async_connect
 
         self.prepare_connect(cargs, cparams)
+        if self._serving is not None:
+            router, index = self._serving
+            router.async_connect(index, dialect, connection_record, cparams)
         bound_async_connect(self, cparams)
         return None  # SQLAlchemy connects, through the bounded creator
 
     # ------------------------------------------------------------------ replicas
 
     def replica(self) -> SQLDatasource[SQLOptionsT]:
-        """The next read replica, round-robin; the primary itself when there are none."""
-        return self._replicas.next() or self
+        """Where the next read goes: a usable replica (round-robin or random, per
+        ``replica_selection``), else the primary itself (no replicas, none
+        usable, or this thread or task wrote within ``primary_reads_after_write``)."""
+        router = self._router
+        if router is None:
+            return self
+        return router.choose()
+
+    @property
+    def routes_reads(self) -> bool:
+        """Whether ordinary sessions send their reads to replicas (``route_reads``)."""
+        return self._router is not None and self._options.route_reads
 
     def replicas(self) -> list[SQLDatasource[SQLOptionsT]]:
         """One datasource per ``replicas`` entry, built on first use."""
@@ -365,10 +417,68 @@ class SQLDatasource(Datasource[SQLOptionsT]):
 
     def _build_replica(self, index: int, options: Options) -> SQLDatasource[SQLOptionsT]:
         replica = type(self)(f"{self._name}.replica{index}", options)  # type: ignore[arg-type]
+        if self._router is not None and self.bound_connects():
+            replica._serving = (self._router, index - 1)
         replica.initialize()
         return replica
 
+    def replica_state(self, dbapi_connection: Any) -> tuple[str | None, float | None]:
+        """The server version and the seconds this server (a replica) is behind its
+        primary (None: not known), on a raw DBAPI connection that is left idle."""
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(self.version_sql)
+            row = cursor.fetchone()
+            version = None if not row or row[0] is None else str(row[0]).splitlines()[0]
+            lag = None
+            if self.replica_lag_sql is not None:
+                cursor.execute(self.replica_lag_sql)
+                row = cursor.fetchone()
+                lag = None if not row or row[0] is None else float(row[0])
+        finally:
+            cursor.close()
+            # no transaction left open: on a hot standby it would hold back replay
+            dbapi_connection.rollback()
+        return version, lag
+
     # ------------------------------------------------------------------ health and lifecycle
+
+    def health_check(self, timeout: float | None = None) -> HealthStatus:
+        """The primary's check; with replicas, each replica is checked at the same
+        time and listed in ``nodes``, and a replica that is down (or behind
+        ``max_replica_lag``) makes an otherwise healthy datasource ``degraded``."""
+        router = self._router
+        if router is None:
+            return super().health_check(timeout)
+        from unifydb._deadline import checked_timeout
+
+        limit = checked_timeout(timeout, datasource=self._name) or self.timeout
+        replicas: list[NodeStatus] = []
+        worker = threading.Thread(
+            target=lambda: replicas.extend(router.nodes(limit)),
+            name=f"unifydb:{self._name}:replica-checks",
+            daemon=True,
+        )
+        worker.start()
+        status = super().health_check(timeout)
+        worker.join(limit + 1.0)
+        primary = NodeStatus(
+            address=self.target(),
+            state="up" if status.ok else "down",
+            role="primary",
+            version=status.server_version,
+            detail="" if status.ok else status.detail,
+        )
+        nodes = (primary, *replicas)
+        down = [node.address for node in replicas if node.state == "down"]
+        if status.ok and down:
+            return dataclasses.replace(
+                status,
+                status="degraded",
+                detail=f"{self.target()}; replicas down or behind: {', '.join(down)}",
+                nodes=nodes,
+            )
+        return dataclasses.replace(status, nodes=nodes)
 
     def _probe(self, timeout: float) -> str | None:
         from sqlalchemy import text
@@ -390,6 +500,8 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def _close(self) -> None:
         from .sql_errors import close_on_checkin
 
+        if self._router is not None:
+            self._router.stop()
         for replica in self._replicas.built():
             replica.close()
         engine, self._engine = self._engine, None
@@ -406,6 +518,8 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def after_fork(self) -> None:
         # the documented pattern: the child keeps the engine but never touches
         # the parent's sockets
+        if self._router is not None:
+            self._router.after_fork()
         for replica in self._replicas.existing():
             replica.after_fork()
         for engine in (self._engine, self._async_engine):
