@@ -31,7 +31,8 @@ class NodeStatus:
     """One node of a cluster (a Cassandra node, a primary or replica of a SQL datasource)."""
 
     address: str
-    state: Literal["up", "down"]
+    #: "unknown": the client never connected to it (e.g. a node its policy ignores)
+    state: Literal["up", "down", "unknown"]
     role: str = ""
     version: str | None = None
     detail: str = ""
@@ -49,7 +50,7 @@ class NodeStatus:
     def from_dict(cls, data: Mapping[str, Any]) -> NodeStatus:
         return cls(
             address=str(data["address"]),
-            state="up" if data["state"] == "up" else "down",
+            state=data["state"] if data["state"] in ("up", "unknown") else "down",
             role=str(data.get("role", "")),
             version=data.get("version"),
             detail=str(data.get("detail", "")),
