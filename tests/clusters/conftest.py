@@ -51,3 +51,12 @@ def cassandra_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
         finally:
             cluster.shutdown()
         yield ring
+
+
+@pytest.fixture(scope="package")
+def mariadb_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``MariaDBReplication(primary, replica)``: root without a password, database ``app``."""
+    from tests.servers.mariadb_replication import mariadb_replication
+
+    with mariadb_replication(tmp_path_factory.mktemp("mariadb-cluster")) as pair:
+        yield pair
