@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tests.clusters.workload import Loop, all_failures
 from tests.figures import measure, record
-from tests.helpers import pg_fields, registry_for, wait_until
+from tests.helpers import NASTY_PASSWORD, pg_fields, registry_for, run_cli, wait_until
 from tests.servers import free_port
 
 pytestmark = pytest.mark.live
@@ -348,3 +350,38 @@ def test_health_check_lists_primary_and_standby(pg_cluster: Any) -> None:
     assert standby.version and standby.version.startswith("15")
     assert standby.detail.startswith("lag ")
     assert status.as_dict()["nodes"][1]["state"] == "up"
+
+
+def test_unifydb_check_reports_a_dead_replica_as_degraded_and_exits_0(
+    pg_cluster: Any, tmp_path: Path
+) -> None:
+    dead = free_port()
+    config = tmp_path / "settings.json"
+    config.write_text(
+        json.dumps(
+            {
+                "datasources": {
+                    "pg": settings(
+                        pg_cluster, replicas=[{"port": pg_cluster.standby.port}, {"port": dead}]
+                    )
+                }
+            }
+        )
+    )
+    env = {"UNIFYDB_SETTINGS": str(config)}
+    result = run_cli("check", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    (status,) = json.loads(result.stdout)
+    assert status["status"] == "degraded"
+    assert status["ok"] is False
+    assert [(node["role"], node["state"]) for node in status["nodes"]] == [
+        ("primary", "up"),
+        ("replica", "up"),
+        ("replica", "down"),
+    ]
+    assert f":{dead}" in status["detail"]
+    table = run_cli("check", cwd=tmp_path, env=env)
+    assert table.returncode == 0, table.stderr
+    assert "degraded" in table.stdout
+    assert "replica" in table.stdout and "down" in table.stdout
+    assert NASTY_PASSWORD not in result.stdout + table.stdout

@@ -100,6 +100,20 @@ def track_writes(engine: Any, token: int) -> None:
     event.listen(engine, "after_cursor_execute", after_execute)
 
 
+def install_routing(
+    engine: Any, router: ReplicaRouter | None, serving: tuple[ReplicaRouter, int] | None
+) -> None:
+    """A replica's engine swaps pooled connections when its replica changes state;
+    a primary's notes its writes when ``primary_reads_after_write`` is set."""
+    from sqlalchemy import event
+
+    if serving is not None:
+        serving_router, index = serving
+        event.listen(engine.pool, "checkout", serving_router.checkout_check(index))
+    elif router is not None and router.after_write:
+        track_writes(engine, router.token)
+
+
 def connect_params(
     datasource: SQLDatasource[Any], dialect: Any
 ) -> tuple[list[Any], dict[str, Any]]:
@@ -135,7 +149,7 @@ class ReplicaRouter:
         self._max_lag = options.max_replica_lag
         self._interval = options.replica_check_interval
         self._random = options.replica_selection == "random"
-        self._after_write = options.primary_reads_after_write
+        self.after_write = options.primary_reads_after_write
         self._turn = itertools.count()
         #: this primary, in the record of recent writes
         self.token = next(_tokens)
@@ -158,7 +172,7 @@ class ReplicaRouter:
         """The datasource the next read goes to."""
         if self._stop is None:
             self.start()
-        if self._after_write and wrote_within(self.token, self._after_write):
+        if self.after_write and wrote_within(self.token, self.after_write):
             return self._primary
         usable = [index for index in range(len(self._states)) if self.usable(index)]
         if not usable:

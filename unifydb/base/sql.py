@@ -10,26 +10,24 @@ pings that can be interrupted, read replicas, and fork safety.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from unifydb.errors import (
-    ConfigurationError,
     DatasourceConnectionError,
     UnifyDBError,
     UnsupportedOperationError,
 )
-from unifydb.options import Options, ServerSQLOptions, SQLOptions, parse_options
+from unifydb.options import Options, ServerSQLOptions, SQLOptions
 from unifydb.redaction import sensitive_values
-from unifydb.status import HealthStatus, NodeStatus
+from unifydb.status import HealthStatus
 
 from .datasource import BUILD_LOCK, Datasource
 from .replicas import Replicas, replica_options
 from .routing import ReplicaRouter
 from .sockets import SocketTracker, fileno_of
+from .sql_replicas import health_with_replicas, parse_replica, replica_state, require_lag_measure
 from .sql_url import fields_from_url, merge_url, safe_url, url_text
 
 if TYPE_CHECKING:
@@ -59,6 +57,8 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     #: one statement returning the seconds this server, a replica, is behind its
     #: primary (NULL: unknown); None when the type cannot tell (no max_replica_lag)
     replica_lag_sql: ClassVar[str | None] = None
+    #: whether :meth:`replica_state` measures lag without ``replica_lag_sql``
+    measures_replica_lag: ClassVar[bool] = False
 
     def __init__(self, name: str, options: SQLOptionsT | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
@@ -80,18 +80,8 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         )
         #: for a replica: its primary's router and its own index there
         self._serving: tuple[ReplicaRouter, int] | None = None
-        if self._router is not None and self._options.max_replica_lag is not None:
-            measures = (
-                self.replica_lag_sql is not None
-                or type(self).replica_state is not SQLDatasource.replica_state
-            )
-            if not measures:
-                raise ConfigurationError(
-                    f"{self.type_name} cannot tell how far a replica is behind",
-                    datasource=name,
-                    key="max_replica_lag",
-                    fix="remove max_replica_lag (replicas are then checked for health only)",
-                )
+        if self._router is not None:
+            require_lag_measure(self)
 
     # ------------------------------------------------------------------ settings
 
@@ -159,25 +149,10 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         return self.connect_args()
 
     def engine_kwargs(self) -> dict[str, Any]:
-        options = self._options
-        kwargs: dict[str, Any] = {
-            "pool_pre_ping": options.pool_pre_ping,
-            "echo": options.echo,
-            "echo_pool": options.echo_pool,
-            "hide_parameters": False,
-        }
-        for key in ("pool_size", "max_overflow", "pool_recycle", "pool_timeout", "pool_use_lifo"):
-            value = getattr(options, key)
-            if value is not None:
-                kwargs[key] = value
-        if options.isolation_level:
-            kwargs["isolation_level"] = options.isolation_level
-        kwargs.update(options.engine_options)
-        from .pooling import pool_class, pool_kwargs
+        """``create_engine`` keywords from the pool and engine settings."""
+        from .pooling import engine_keywords
 
-        if isinstance(kwargs.get("poolclass"), str):
-            kwargs["poolclass"] = pool_class(kwargs["poolclass"], datasource=self._name)
-        return pool_kwargs(options, kwargs)
+        return engine_keywords(self._options, datasource=self._name)
 
     def _target(self) -> str:
         try:
@@ -192,37 +167,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         self._engine = self._create_engine()
 
     def _create_engine(self) -> Engine:
-        from sqlalchemy import create_engine, event
-        from sqlalchemy.exc import ArgumentError
+        from .sql_engines import create_engine_for
 
-        problem = None
-        kwargs = self.engine_kwargs()
-        try:
-            engine = create_engine(
-                self.url(),
-                connect_args={**self.connect_args(), **self._options.connect_args},
-                **kwargs,
-            )
-        except (TypeError, ValueError, ArgumentError) as error:
-            problem = self.redact(f"{type(error).__name__}: {error}")
-        if problem is not None:
-            raise ConfigurationError(
-                f"SQLAlchemy refused the engine options: {problem}",
-                datasource=self._name,
-                key="engine_options",
-                fix="check engine_options (and the pool keys) against sqlalchemy.create_engine()",
-            )
-        if self.bound_connects():
-            event.listen(engine, "do_connect", self._connect_with_deadline)
-        else:
-            event.listen(engine, "do_connect", self._prepared_connect)
-        event.listen(engine, "handle_error", self._connection_failure)
-        self._track_pings(engine)
-        self._configure_connections(engine)
-        self.configure_engine(engine)
-        if self._logger.isEnabledFor(logging.DEBUG):
-            self._logger.debug("created engine for %s", self.target())
-        return engine
+        return create_engine_for(self)
 
     def bound_connects(self) -> bool:
         """Whether every new DBAPI connection is bounded by our own deadline."""
@@ -305,15 +252,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             event.listen(engine, "connect", limit_statements)
 
     def _install_routing(self, engine: Engine) -> None:
-        from sqlalchemy import event
+        from .routing import install_routing
 
-        from .routing import track_writes
-
-        if self._serving is not None:
-            router, index = self._serving
-            event.listen(engine.pool, "checkout", router.checkout_check(index))
-        elif self._router is not None and self._options.primary_reads_after_write:
-            track_writes(engine, self._router.token)
+        install_routing(engine, self._router, self._serving)
 
     def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
         """Hook: limit every statement on this new connection to ``milliseconds``
@@ -349,25 +290,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             return self._async_engine
 
     def _create_async_engine(self) -> AsyncEngine:
-        from unifydb.drivers import missing_modules
+        from .sql_engines import create_async_engine_for
 
-        url = self.async_url()
-        missing = missing_modules(self.type_info.async_drivers if self.type_info else ())
-        if missing:
-            raise self.driver_missing(missing[0])
-        from sqlalchemy import event
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(
-            url,
-            connect_args={**self.async_connect_args(), **self._options.connect_args},
-            **self.engine_kwargs(),
-        )
-        event.listen(engine.sync_engine, "do_connect", self._async_connect_with_deadline)
-        event.listen(engine.sync_engine, "handle_error", self._connection_failure)
-        self._configure_connections(engine.sync_engine)
-        self.configure_engine(engine.sync_engine)
-        return engine
+        return create_async_engine_for(self)
 
     def _async_connect_with_deadline(
         self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
@@ -404,16 +329,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def _parse_replica(
         self, name: str, spec: dict[str, Any] | str, inherited: dict[str, Any]
     ) -> Options:
-        if isinstance(spec, str):
-            override = self.fields_from_url(name, spec)
-        else:
-            from .secret_files import read_secret_files
-
-            secrets = self.options_model.secret_fields
-            override = self.prepare_settings(name, read_secret_files(name, secrets, dict(spec)))
-        return parse_options(
-            self.options_model, {**inherited, **override}, datasource=name, type_name=self.type_name
-        )
+        return parse_replica(self, name, spec, inherited)
 
     def _build_replica(self, index: int, options: Options) -> SQLDatasource[SQLOptionsT]:
         replica = type(self)(f"{self._name}.replica{index}", options)  # type: ignore[arg-type]
@@ -425,21 +341,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def replica_state(self, dbapi_connection: Any) -> tuple[str | None, float | None]:
         """The server version and the seconds this server (a replica) is behind its
         primary (None: not known), on a raw DBAPI connection that is left idle."""
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(self.version_sql)
-            row = cursor.fetchone()
-            version = None if not row or row[0] is None else str(row[0]).splitlines()[0]
-            lag = None
-            if self.replica_lag_sql is not None:
-                cursor.execute(self.replica_lag_sql)
-                row = cursor.fetchone()
-                lag = None if not row or row[0] is None else float(row[0])
-        finally:
-            cursor.close()
-            # no transaction left open: on a hot standby it would hold back replay
-            dbapi_connection.rollback()
-        return version, lag
+        return replica_state(self, dbapi_connection)
 
     # ------------------------------------------------------------------ health and lifecycle
 
@@ -450,35 +352,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         router = self._router
         if router is None:
             return super().health_check(timeout)
-        from unifydb._deadline import checked_timeout
-
-        limit = checked_timeout(timeout, datasource=self._name) or self.timeout
-        replicas: list[NodeStatus] = []
-        worker = threading.Thread(
-            target=lambda: replicas.extend(router.nodes(limit)),
-            name=f"unifydb:{self._name}:replica-checks",
-            daemon=True,
-        )
-        worker.start()
-        status = super().health_check(timeout)
-        worker.join(limit + 1.0)
-        primary = NodeStatus(
-            address=self.target(),
-            state="up" if status.ok else "down",
-            role="primary",
-            version=status.server_version,
-            detail="" if status.ok else status.detail,
-        )
-        nodes = (primary, *replicas)
-        down = [node.address for node in replicas if node.state == "down"]
-        if status.ok and down:
-            return dataclasses.replace(
-                status,
-                status="degraded",
-                detail=f"{self.target()}; replicas down or behind: {', '.join(down)}",
-                nodes=nodes,
-            )
-        return dataclasses.replace(status, nodes=nodes)
+        return health_with_replicas(self, router, timeout, super().health_check)
 
     def _probe(self, timeout: float) -> str | None:
         from sqlalchemy import text

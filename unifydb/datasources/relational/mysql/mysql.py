@@ -41,6 +41,7 @@ class MySQLFamily(SQLDatasource[MyOptionsT]):
     async_drivername = "mysql+asyncmy"
     async_connect_function = "asyncmy:connect"
     version_sql = "SELECT VERSION()"
+    measures_replica_lag = True
 
     def replica_state(self, dbapi_connection: Any) -> tuple[str | None, float | None]:
         version = _execute(dbapi_connection, self.version_sql)
