@@ -86,6 +86,7 @@ class RoutingSession(Session):
         #: datasources this session wrote to: it reads them from the primary
         self.unifydb_wrote: set[str] = set()
         self._unifydb_read_binds: dict[str, Engine] = {}
+        self._unifydb_routes: dict[str, bool] = {}
         if unifydb_readonly:
             event.listen(self, "before_flush", _refuse_flush)
 
@@ -124,7 +125,11 @@ class RoutingSession(Session):
     def _routes_reads(self, name: str) -> bool:
         if self.unifydb_route_reads is not None:
             return self.unifydb_route_reads
-        return bool(getattr(self.unifydb_registry.get_datasource(name), "routes_reads", False))
+        routes = self._unifydb_routes.get(name)
+        if routes is None:
+            datasource = self.unifydb_registry.get_datasource(name)
+            routes = self._unifydb_routes[name] = bool(getattr(datasource, "routes_reads", False))
+        return routes
 
     def _read_bind(self, name: str) -> Engine:
         bind = self._unifydb_read_binds.get(name)

@@ -385,3 +385,21 @@ def test_unifydb_check_reports_a_dead_replica_as_degraded_and_exits_0(
     assert "degraded" in table.stdout
     assert "replica" in table.stdout and "down" in table.stdout
     assert NASTY_PASSWORD not in result.stdout + table.stdout
+
+
+def test_an_async_replica_engine_falls_back_to_the_primary(pg_cluster: Any) -> None:
+    """The replica is a closed port: its async engine connects to the primary
+    instead, without an error, and the replica is marked down."""
+    registry = registry_for(
+        pg=settings(pg_cluster, replicas=[{"port": free_port()}], replica_check_interval=60)
+    )
+
+    async def read() -> bool:
+        async with registry.get_replica_async_engine("pg").connect() as connection:
+            return bool((await connection.execute(IN_RECOVERY)).scalar_one())
+
+    try:
+        assert asyncio.run(read()) is False
+        assert registry.get_datasource("pg")._router.states()[0].up is False
+    finally:
+        registry.close_all()
