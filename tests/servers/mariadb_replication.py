@@ -48,9 +48,7 @@ class MariaDBReplication:
         rows = self.execute(self.primary, "SELECT @@gtid_binlog_pos AS pos")
         target = rows[0]["pos"]
         while True:
-            done = self.execute(
-                self.replica, f"SELECT MASTER_GTID_WAIT('{target}', 0.5) AS waited"
-            )
+            done = self.execute(self.replica, f"SELECT MASTER_GTID_WAIT('{target}', 0.5) AS waited")
             if done and done[0]["waited"] == 0:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
