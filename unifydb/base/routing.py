@@ -326,6 +326,8 @@ class ReplicaRouter:
             detail = state.error
             if state.up and state.lag is not None:
                 detail = f"lag {state.lag:.3f} s" + (" (over max_replica_lag)" if behind else "")
+            elif state.up and behind:
+                detail = "lag unknown (replication stopped?), and max_replica_lag is set"
             nodes.append(
                 NodeStatus(
                     address=replicas[index].target(),
