@@ -81,7 +81,7 @@ def pg_replication(tmpdir: Path, *, password: str, timeout: float = 60.0) -> Ite
         _allow_replication(primary)
         primary.restart(timeout)
         standby = _standby_of(primary)
-        try:
+        try:  # from here on the standby's directory exists: it is removed in any case
             _base_backup(primary, standby)
             standby.start(timeout)
             replication = Replication(primary, standby)
@@ -103,7 +103,7 @@ def _standby_of(primary: PostgresServer) -> PostgresServer:
     # next to the primary's directory, which is known to be reachable by the
     # server's user and short enough for a unix socket path
     base = primary.data_dir.parent.with_name(primary.data_dir.parent.name + "-standby")
-    base.mkdir()
+    base.mkdir()  # the last step that can fail outside the caller's cleanup
     return dataclasses.replace(
         primary,
         port=free_port(),
