@@ -202,7 +202,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if FIGURES:
         terminalreporter.section("reliability figures")
         for name, value in sorted(FIGURES.items()):
-            terminalreporter.write_line(f"{name}: {value}")
+            shown = f"{value:.2f}" if isinstance(value, float) else f"{value}"
+            terminalreporter.write_line(f"{name}: {shown}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -12,7 +12,12 @@ live, as Flask-SQLAlchemy binds and Django routers do::
 and one session routes each mapper to its datasource's engine (through
 ``Session.get_bind``); what declares nothing goes to the session's own
 datasource. ``readonly=True`` sends reads to one of the datasource's
-``replicas`` (round-robin; the primary when it has none) and refuses flushes.
+``replicas`` (the primary when it has none, or none is usable) and refuses
+flushes. ``route_reads=True`` (or the datasource's ``route_reads`` setting)
+sends an ordinary session's plain SELECTs to a replica until the session
+writes; from then on it reads from the primary, so it reads its own writes.
+``SELECT ... FOR UPDATE`` always goes to the primary. A session keeps the
+replica it first read from.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class RoutingSession(Session):
         unifydb_datasource: str | None = None,
         unifydb_readonly: bool = False,
         unifydb_async: bool = False,
+        unifydb_route_reads: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +82,11 @@ class RoutingSession(Session):
         self.unifydb_datasource = unifydb_datasource
         self.unifydb_readonly = unifydb_readonly
         self.unifydb_async = unifydb_async
+        self.unifydb_route_reads = unifydb_route_reads
+        #: datasources this session wrote to: it reads them from the primary
+        self.unifydb_wrote: set[str] = set()
+        self._unifydb_read_binds: dict[str, Engine] = {}
+        self._unifydb_routes: dict[str, bool] = {}
         if unifydb_readonly:
             event.listen(self, "before_flush", _refuse_flush)
 
@@ -100,17 +111,45 @@ class RoutingSession(Session):
                 "on its table)",
             )
         registry = self.unifydb_registry
+        readonly = self.unifydb_readonly
+        if readonly or self._routes_reads(name):
+            if _is_read(clause, readonly) and name not in self.unifydb_wrote:
+                return self._read_bind(name)
+            if not readonly:
+                self.unifydb_wrote.add(name)
         if self.unifydb_async:
             # an AsyncSession drives this sync session with its engines' sync halves
-            engine = (
-                registry.get_replica_async_engine(name)
-                if self.unifydb_readonly
-                else registry.get_async_engine(name)
-            )
-            return engine.sync_engine
-        if self.unifydb_readonly:
-            return registry.get_replica_engine(name)
+            return registry.get_async_engine(name).sync_engine
         return registry.get_engine(name)
+
+    def _routes_reads(self, name: str) -> bool:
+        if self.unifydb_route_reads is not None:
+            return self.unifydb_route_reads
+        routes = self._unifydb_routes.get(name)
+        if routes is None:
+            datasource = self.unifydb_registry.get_datasource(name)
+            routes = self._unifydb_routes[name] = bool(getattr(datasource, "routes_reads", False))
+        return routes
+
+    def _read_bind(self, name: str) -> Engine:
+        bind = self._unifydb_read_binds.get(name)
+        if bind is None:
+            registry = self.unifydb_registry
+            if self.unifydb_async:
+                bind = registry.get_replica_async_engine(name).sync_engine
+            else:
+                bind = registry.get_replica_engine(name)
+            self._unifydb_read_binds[name] = bind
+        return bind
+
+
+def _is_read(clause: Any, readonly: bool) -> bool:
+    """Whether a statement may go to a replica: never ``FOR UPDATE``; in a
+    readonly session anything else; otherwise only a SELECT (text() statements
+    are not parsed, so they go to the primary)."""
+    if getattr(clause, "_for_update_arg", None) is not None:
+        return False
+    return readonly or bool(getattr(clause, "is_select", False))
 
 
 def _refuse_flush(session: Session, flush_context: Any, instances: Any) -> None:
@@ -126,6 +165,7 @@ def sessionmaker(
     name: str | None = None,
     *,
     readonly: bool = False,
+    route_reads: bool | None = None,
     registry: Registry,
     **options: Any,
 ) -> _sessionmaker[RoutingSession]:
@@ -133,6 +173,8 @@ def sessionmaker(
 
     ``name`` is the datasource for models that declare none; models with
     ``__datasource__`` (or table ``info``) are routed to their own.
+    ``route_reads`` (default: each datasource's ``route_reads`` setting) sends
+    reads to replicas until the session writes.
     """
     chosen = registry
     if name is not None:
@@ -142,6 +184,7 @@ def sessionmaker(
         unifydb_registry=chosen,
         unifydb_datasource=name,
         unifydb_readonly=readonly,
+        unifydb_route_reads=route_reads,
         **options,
     )
 
@@ -151,11 +194,14 @@ def session(
     name: str | None = None,
     *,
     readonly: bool = False,
+    route_reads: bool | None = None,
     registry: Registry,
     **options: Any,
 ) -> Iterator[RoutingSession]:
     """A session that commits on success, rolls back on error, and always closes."""
-    factory = sessionmaker(name, readonly=readonly, registry=registry, **options)
+    factory = sessionmaker(
+        name, readonly=readonly, route_reads=route_reads, registry=registry, **options
+    )
     with factory() as current:
         try:
             yield current
@@ -170,6 +216,7 @@ def async_sessionmaker_for(
     name: str | None = None,
     *,
     readonly: bool = False,
+    route_reads: bool | None = None,
     registry: Registry,
     **options: Any,
 ) -> async_sessionmaker[AsyncSession]:
@@ -184,6 +231,7 @@ def async_sessionmaker_for(
         unifydb_datasource=name,
         unifydb_readonly=readonly,
         unifydb_async=True,
+        unifydb_route_reads=route_reads,
         **options,
     )
 
@@ -193,11 +241,14 @@ async def async_session(
     name: str | None = None,
     *,
     readonly: bool = False,
+    route_reads: bool | None = None,
     registry: Registry,
     **options: Any,
 ) -> AsyncIterator[AsyncSession]:
     """An ``AsyncSession`` that commits on success and rolls back on error."""
-    factory = async_sessionmaker_for(name, readonly=readonly, registry=registry, **options)
+    factory = async_sessionmaker_for(
+        name, readonly=readonly, route_reads=route_reads, registry=registry, **options
+    )
     if name is not None:
         # the first use imports the async driver (a few hundred ms): in a worker
         # thread, so no other coroutine on this event loop waits for it

@@ -18,15 +18,51 @@ from .errors import (
     UnifyDBError,
 )
 
-Status = Literal["ok", "error", "timeout", "not_configured", "driver_missing"]
+Status = Literal["ok", "degraded", "error", "timeout", "not_configured", "driver_missing"]
 
-#: statuses that mean "configured but not healthy": these fail `unifydb check`
+#: statuses that mean "configured but not healthy": these fail `unifydb check`.
+#: "degraded" (a cluster answered, but some of its nodes or replicas did not)
+#: is not among them: the datasource works, so `unifydb check` exits 0.
 FAILING: frozenset[str] = frozenset({"error", "timeout"})
 
 
 @dataclass(frozen=True)
+class NodeStatus:
+    """One node of a cluster (a Cassandra node, a primary or replica of a SQL datasource)."""
+
+    address: str
+    #: "unknown": the client never connected to it (e.g. a node its policy ignores)
+    state: Literal["up", "down", "unknown"]
+    role: str = ""
+    version: str | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "state": self.state,
+            "role": self.role,
+            "version": self.version,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NodeStatus:
+        return cls(
+            address=str(data["address"]),
+            state=data["state"] if data["state"] in ("up", "unknown") else "down",
+            role=str(data.get("role", "")),
+            version=data.get("version"),
+            detail=str(data.get("detail", "")),
+        )
+
+
+@dataclass(frozen=True)
 class HealthStatus:
-    """What one health check found. ``ok`` is True only when the server answered."""
+    """What one health check found. ``ok`` is True only when the server (and, for a
+    cluster, every node of it) answered; ``degraded`` means the datasource works
+    but some node or replica is down (``nodes`` says which), and is neither
+    ``ok`` nor ``failed``."""
 
     name: str
     type: str
@@ -35,6 +71,8 @@ class HealthStatus:
     server_version: str | None = None
     detail: str = ""
     error: UnifyDBError | None = field(default=None, repr=False, compare=False)
+    #: per node, for clusters and datasources with replicas (empty otherwise)
+    nodes: tuple[NodeStatus, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -60,6 +98,7 @@ class HealthStatus:
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
             "server_version": self.server_version,
             "detail": self.detail,
+            "nodes": [node.as_dict() for node in self.nodes],
         }
 
     @classmethod
@@ -72,6 +111,7 @@ class HealthStatus:
             latency_ms=data["latency_ms"],
             server_version=data["server_version"],
             detail=str(data["detail"]),
+            nodes=tuple(NodeStatus.from_dict(node) for node in data.get("nodes", ())),
         )
 
 

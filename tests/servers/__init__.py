@@ -27,6 +27,7 @@ __all__ = [
     "TlsFiles",
     "free_port",
     "free_ports",
+    "free_ports_on",
     "log_tail",
     "make_tls_files",
     "port_accepts",
@@ -60,6 +61,25 @@ def free_ports(count: int) -> list[int]:
             sock.bind((HOST, 0))
             ports.append(sock.getsockname()[1])
         return ports
+
+
+def free_ports_on(hosts: Sequence[str], count: int) -> list[int]:
+    """``count`` distinct ports free on every one of ``hosts`` (loopback addresses
+    such as 127.0.0.1 and 127.0.0.2), for servers that share ports across addresses."""
+    for _ in range(100):
+        ports = free_ports(count)
+        if all(_bindable(host, port) for host in hosts for port in ports):
+            return ports
+    raise ServerStartError(f"no {count} ports free on all of {', '.join(hosts)}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def port_accepts(host: str, port: int, timeout: float = 0.5) -> bool:

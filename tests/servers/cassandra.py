@@ -85,6 +85,8 @@ class CassandraServer(ManagedServer):
     superuser: str = "cassandra"
     superuser_password: str = "cassandra"
     heap_mb: int = 512
+    #: more -D options for the JVM
+    jvm_options: tuple[str, ...] = ()
 
     @property
     def password_auth(self) -> bool:
@@ -152,6 +154,7 @@ class CassandraServer(ManagedServer):
             "-Dcassandra-foreground=yes",
             # Default is 10 s before the cassandra superuser exists.
             "-Dcassandra.superuser_setup_delay_ms=0",
+            *self.jvm_options,
             # No com.sun.management.jmxremote.port: Cassandra 2.1 then opens no JMX port.
             "-cp",
             f"{CASSANDRA_HOME / 'conf'}:{CASSANDRA_HOME / 'lib'}/*",
@@ -202,7 +205,8 @@ def cassandra(
         server.stop()
 
 
-def _yaml(server: CassandraServer, rpc_port: int) -> str:
+def _yaml(server: CassandraServer, rpc_port: int, seeds: str = HOST, extra: str = "") -> str:
+    """The node's cassandra.yaml; ``extra`` is appended (tokens, timeouts)."""
     base = server.base_dir
     return f"""\
 cluster_name: 'unifydb-test'
@@ -219,9 +223,9 @@ commitlog_sync_period_in_ms: 10000
 seed_provider:
     - class_name: org.apache.cassandra.locator.SimpleSeedProvider
       parameters:
-          - seeds: "127.0.0.1"
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+          - seeds: "{seeds}"
+listen_address: {server.host}
+rpc_address: {server.host}
 start_rpc: false
 rpc_port: {rpc_port}
 storage_port: {server.storage_port}
@@ -230,7 +234,7 @@ start_native_transport: true
 native_transport_port: {server.port}
 endpoint_snitch: SimpleSnitch
 auto_snapshot: false
-"""
+{extra}"""
 
 
 def _literal(value: str) -> str:

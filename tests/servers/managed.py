@@ -63,7 +63,18 @@ class ManagedServer:
         """Start on the same port and data; returns seconds to ready (0.0 when running)."""
         if self.running:
             return 0.0
-        self._proc = self._spawn()
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (several servers start at once
+        this way: ``launch()`` each, then ``wait_ready()`` each)."""
+        if not self.running:
+            self._proc = self._spawn()
+
+    def wait_ready(self, timeout: float | None = None) -> float:
+        """Wait until a launched server answers; returns seconds waited."""
+        assert self._proc is not None, "launch() it first"
         return wait_until_ready(
             self._ready,
             proc=self._proc,

@@ -38,6 +38,8 @@ class MariaDBServer(ManagedServer):
     data_dir: Path
     socket_path: Path
     log_path: Path
+    #: more mariadbd options (server id, binary log, ...)
+    extra_args: tuple[str, ...] = ()
 
     def url(self, scheme: str = "mysql", database: str = "") -> str:
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{database}"
@@ -59,6 +61,7 @@ class MariaDBServer(ManagedServer):
             "--innodb-flush-log-at-trx-commit=0",
             "--innodb-doublewrite=0",
             "--max-connections=200",
+            *self.extra_args,
             *_user_flag(),
         ]
         return spawn(argv, self.log_path)
@@ -68,7 +71,9 @@ class MariaDBServer(ManagedServer):
 
 
 @contextlib.contextmanager
-def mariadb_server(tmpdir: Path, *, timeout: float = 60.0) -> Iterator[MariaDBServer]:
+def mariadb_server(
+    tmpdir: Path, *, timeout: float = 60.0, extra_args: tuple[str, ...] = ()
+) -> Iterator[MariaDBServer]:
     """A fresh mariadbd on a free 127.0.0.1 port; root has an empty password."""
     base = Path(tmpdir).resolve() / "mariadb"
     base.mkdir(parents=True, exist_ok=False)
@@ -81,6 +86,7 @@ def mariadb_server(tmpdir: Path, *, timeout: float = 60.0) -> Iterator[MariaDBSe
         data_dir=base / "data",
         socket_path=socket_dir / "mariadbd.sock",
         log_path=base / "mariadbd.log",
+        extra_args=extra_args,
     )
     try:
         _install_db(server)

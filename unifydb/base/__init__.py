@@ -2,9 +2,11 @@
 
 * :class:`Datasource` (``datasource.py``): settings to typed options, the
   lifecycle (``initialize``, ``health_check``, ``close``), redaction;
-* :class:`SQLDatasource` (``sql.py``): a SQLAlchemy engine, with URL handling
-  (``sql_url.py``), connection errors (``sql_errors.py``) and read replicas
-  (``replicas.py``);
+* :class:`SQLDatasource` (``sql.py``): a SQLAlchemy engine (built in
+  ``sql_engines.py``), with URL handling (``sql_url.py``), connection errors
+  (``sql_errors.py``) and read replicas: their settings (``replicas.py``),
+  checks and health (``sql_replicas.py``) and which one serves a read
+  (``routing.py``);
 * :class:`ClientDatasource` (``client.py``): a native client, for NoSQL,
   search and key-value stores;
 * :class:`VectorDatasource` (``vector.py``): a client datasource with the

@@ -38,16 +38,26 @@ def connect_with_deadline(
     raise failure
 
 
-def bound_async_connect(datasource: SQLDatasource[Any], cparams: dict[str, Any]) -> None:
-    """Make SQLAlchemy's async connect go through ``asyncio.wait_for(..., timeout)``
-    (its ``async_creator_fn`` hook), so a silent server never holds the task."""
+def resolve_async_connect(datasource: SQLDatasource[Any]) -> Any:
+    """The async driver's connect coroutine function (None: nothing to bound)."""
     target = datasource.async_connect_function
-    if target is None or "async_creator_fn" in cparams:
-        return
+    if target is None:
+        return None
     module_name, _, path = target.partition(":")
     connect: Any = importlib.import_module(module_name)
     for attribute in path.split("."):
         connect = getattr(connect, attribute)
+    return connect
+
+
+def bound_async_connect(datasource: SQLDatasource[Any], cparams: dict[str, Any]) -> None:
+    """Make SQLAlchemy's async connect go through ``asyncio.wait_for(..., timeout)``
+    (its ``async_creator_fn`` hook), so a silent server never holds the task."""
+    if "async_creator_fn" in cparams:
+        return
+    connect = resolve_async_connect(datasource)
+    if connect is None:
+        return
     timeout = datasource.timeout
     kind = datasource.type_name
 

@@ -34,6 +34,26 @@ def pool_class(name: str, *, datasource: str) -> type[Any]:
     )
 
 
+def engine_keywords(options: Any, *, datasource: str) -> dict[str, Any]:
+    """``create_engine`` keywords from a SQL datasource's pool and engine settings."""
+    kwargs: dict[str, Any] = {
+        "pool_pre_ping": options.pool_pre_ping,
+        "echo": options.echo,
+        "echo_pool": options.echo_pool,
+        "hide_parameters": False,
+    }
+    for key in ("pool_size", "max_overflow", "pool_recycle", "pool_timeout", "pool_use_lifo"):
+        value = getattr(options, key)
+        if value is not None:
+            kwargs[key] = value
+    if options.isolation_level:
+        kwargs["isolation_level"] = options.isolation_level
+    kwargs.update(options.engine_options)
+    if isinstance(kwargs.get("poolclass"), str):
+        kwargs["poolclass"] = pool_class(kwargs["poolclass"], datasource=datasource)
+    return pool_kwargs(options, kwargs)
+
+
 def pool_kwargs(options: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``create_engine`` keywords for the pool settings: ``use_connection_pool =
     false`` is SQLAlchemy's NullPool (and the sizing keys do not apply), and

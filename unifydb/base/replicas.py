@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -14,7 +13,8 @@ D = TypeVar("D")
 
 
 class Replicas(Generic[D]):
-    """The replicas of one primary, handed out round-robin.
+    """The replicas of one primary (which one serves a read is
+    :class:`~unifydb.base.routing.ReplicaRouter`'s business).
 
     ``options`` are validated when the primary is built, so a typo in a
     replica is reported at once, against the primary's name and the key
@@ -25,11 +25,13 @@ class Replicas(Generic[D]):
         self._options = options
         self._build = build
         self._built: list[D] | None = None
-        self._turn = itertools.count()
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self._options)
+
+    def __len__(self) -> int:
+        return len(self._options)
 
     def all(self) -> list[D]:
         if self._built is None:
@@ -40,10 +42,6 @@ class Replicas(Generic[D]):
                         for index, options in enumerate(self._options, start=1)
                     ]
         return self._built
-
-    def next(self) -> D | None:
-        built = self.all()
-        return built[next(self._turn) % len(built)] if built else None
 
     def existing(self) -> list[D]:
         """Those built so far."""

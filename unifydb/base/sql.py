@@ -10,23 +10,24 @@ pings that can be interrupted, read replicas, and fork safety.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from unifydb.errors import (
-    ConfigurationError,
     DatasourceConnectionError,
     UnifyDBError,
     UnsupportedOperationError,
 )
-from unifydb.options import Options, ServerSQLOptions, SQLOptions, parse_options
+from unifydb.options import Options, ServerSQLOptions, SQLOptions
 from unifydb.redaction import sensitive_values
+from unifydb.status import HealthStatus
 
 from .datasource import BUILD_LOCK, Datasource
 from .replicas import Replicas, replica_options
+from .routing import ReplicaRouter
 from .sockets import SocketTracker, fileno_of
+from .sql_replicas import health_with_replicas, parse_replica, replica_state, require_lag_measure
 from .sql_url import fields_from_url, merge_url, safe_url, url_text
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     url_drivers: ClassVar[frozenset[str]] = frozenset()
     #: one round trip that returns the server version
     version_sql: ClassVar[str] = "SELECT 1"
+    #: one statement returning the seconds this server, a replica, is behind its
+    #: primary (NULL: unknown); None when the type cannot tell (no max_replica_lag)
+    replica_lag_sql: ClassVar[str | None] = None
+    #: whether :meth:`replica_state` measures lag without ``replica_lag_sql``
+    measures_replica_lag: ClassVar[bool] = False
 
     def __init__(self, name: str, options: SQLOptionsT | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
@@ -70,6 +76,14 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             ],
             self._build_replica,
         )
+        #: for a datasource with replicas: which one serves a read, and their health
+        self._router: ReplicaRouter | None = (
+            ReplicaRouter(self, self._replicas) if self._replicas else None
+        )
+        #: for a replica: its primary's router and its own index there
+        self._serving: tuple[ReplicaRouter, int] | None = None
+        if self._router is not None:
+            require_lag_measure(self)
 
     # ------------------------------------------------------------------ settings
 
@@ -137,25 +151,10 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         return self.connect_args()
 
     def engine_kwargs(self) -> dict[str, Any]:
-        options = self._options
-        kwargs: dict[str, Any] = {
-            "pool_pre_ping": options.pool_pre_ping,
-            "echo": options.echo,
-            "echo_pool": options.echo_pool,
-            "hide_parameters": False,
-        }
-        for key in ("pool_size", "max_overflow", "pool_recycle", "pool_timeout", "pool_use_lifo"):
-            value = getattr(options, key)
-            if value is not None:
-                kwargs[key] = value
-        if options.isolation_level:
-            kwargs["isolation_level"] = options.isolation_level
-        kwargs.update(options.engine_options)
-        from .pooling import pool_class, pool_kwargs
+        """``create_engine`` keywords from the pool and engine settings."""
+        from .pooling import engine_keywords
 
-        if isinstance(kwargs.get("poolclass"), str):
-            kwargs["poolclass"] = pool_class(kwargs["poolclass"], datasource=self._name)
-        return pool_kwargs(options, kwargs)
+        return engine_keywords(self._options, datasource=self._name)
 
     def _target(self) -> str:
         try:
@@ -170,37 +169,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         self._engine = self._create_engine()
 
     def _create_engine(self) -> Engine:
-        from sqlalchemy import create_engine, event
-        from sqlalchemy.exc import ArgumentError
+        from .sql_engines import create_engine_for
 
-        problem = None
-        kwargs = self.engine_kwargs()
-        try:
-            engine = create_engine(
-                self.url(),
-                connect_args={**self.connect_args(), **self._options.connect_args},
-                **kwargs,
-            )
-        except (TypeError, ValueError, ArgumentError) as error:
-            problem = self.redact(f"{type(error).__name__}: {error}")
-        if problem is not None:
-            raise ConfigurationError(
-                f"SQLAlchemy refused the engine options: {problem}",
-                datasource=self._name,
-                key="engine_options",
-                fix="check engine_options (and the pool keys) against sqlalchemy.create_engine()",
-            )
-        if self.bound_connects():
-            event.listen(engine, "do_connect", self._connect_with_deadline)
-        else:
-            event.listen(engine, "do_connect", self._prepared_connect)
-        event.listen(engine, "handle_error", self._connection_failure)
-        self._track_pings(engine)
-        self._configure_connections(engine)
-        self.configure_engine(engine)
-        if self._logger.isEnabledFor(logging.DEBUG):
-            self._logger.debug("created engine for %s", self.target())
-        return engine
+        return create_engine_for(self)
 
     def bound_connects(self) -> bool:
         """Whether every new DBAPI connection is bounded by our own deadline."""
@@ -221,6 +192,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .connect import connect_with_deadline
 
         self.prepare_connect(cargs, cparams)
+        if self._serving is not None:
+            router, index = self._serving
+            return router.connect(index, dialect, connection_record, cargs, cparams)
         return self.timed_connect(lambda: connect_with_deadline(self, dialect, cargs, cparams))
 
     def sql_error(
@@ -270,6 +244,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .pooling import install_pool_policies
 
         install_pool_policies(engine, self._options)
+        self._install_routing(engine)
         milliseconds = self._options.statement_timeout
         if milliseconds is not None:
 
@@ -277,6 +252,11 @@ class SQLDatasource(Datasource[SQLOptionsT]):
                 self.apply_statement_timeout(dbapi_connection, milliseconds)
 
             event.listen(engine, "connect", limit_statements)
+
+    def _install_routing(self, engine: Engine) -> None:
+        from .routing import install_routing
+
+        install_routing(engine, self._router, self._serving)
 
     def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
         """Hook: limit every statement on this new connection to ``milliseconds``
@@ -314,25 +294,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             return self._async_engine
 
     def _create_async_engine(self) -> AsyncEngine:
-        from unifydb.drivers import missing_modules
+        from .sql_engines import create_async_engine_for
 
-        url = self.async_url()
-        missing = missing_modules(self.type_info.async_drivers if self.type_info else ())
-        if missing:
-            raise self.driver_missing(missing[0])
-        from sqlalchemy import event
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(
-            url,
-            connect_args={**self.async_connect_args(), **self._options.connect_args},
-            **self.engine_kwargs(),
-        )
-        event.listen(engine.sync_engine, "do_connect", self._async_connect_with_deadline)
-        event.listen(engine.sync_engine, "handle_error", self._connection_failure)
-        self._configure_connections(engine.sync_engine)
-        self.configure_engine(engine.sync_engine)
-        return engine
+        return create_async_engine_for(self)
 
     def _async_connect_with_deadline(
         self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
@@ -340,6 +304,9 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .connect import bound_async_connect
 
         self.prepare_connect(cargs, cparams)
+        if self._serving is not None:
+            router, index = self._serving
+            router.async_connect(index, dialect, connection_record, cparams)
         bound_async_connect(self, cparams)
         return None  # SQLAlchemy connects, through the bounded creator
 
@@ -360,8 +327,18 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     # ------------------------------------------------------------------ replicas
 
     def replica(self) -> SQLDatasource[SQLOptionsT]:
-        """The next read replica, round-robin; the primary itself when there are none."""
-        return self._replicas.next() or self
+        """Where the next read goes: a usable replica (round-robin or random, per
+        ``replica_selection``), else the primary itself (no replicas, none
+        usable, or this thread or task wrote within ``primary_reads_after_write``)."""
+        router = self._router
+        if router is None:
+            return self
+        return router.choose()
+
+    @property
+    def routes_reads(self) -> bool:
+        """Whether ordinary sessions send their reads to replicas (``route_reads``)."""
+        return self._router is not None and self._options.route_reads
 
     def replicas(self) -> list[SQLDatasource[SQLOptionsT]]:
         """One datasource per ``replicas`` entry, built on first use."""
@@ -370,23 +347,30 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def _parse_replica(
         self, name: str, spec: dict[str, Any] | str, inherited: dict[str, Any]
     ) -> Options:
-        if isinstance(spec, str):
-            override = self.fields_from_url(name, spec)
-        else:
-            from .secret_files import read_secret_files
-
-            secrets = self.options_model.secret_fields
-            override = self.prepare_settings(name, read_secret_files(name, secrets, dict(spec)))
-        return parse_options(
-            self.options_model, {**inherited, **override}, datasource=name, type_name=self.type_name
-        )
+        return parse_replica(self, name, spec, inherited)
 
     def _build_replica(self, index: int, options: Options) -> SQLDatasource[SQLOptionsT]:
         replica = type(self)(f"{self._name}.replica{index}", options)  # type: ignore[arg-type]
+        if self._router is not None and self.bound_connects():
+            replica._serving = (self._router, index - 1)
         replica.initialize()
         return replica
 
+    def replica_state(self, dbapi_connection: Any) -> tuple[str | None, float | None]:
+        """The server version and the seconds this server (a replica) is behind its
+        primary (None: not known), on a raw DBAPI connection that is left idle."""
+        return replica_state(self, dbapi_connection)
+
     # ------------------------------------------------------------------ health and lifecycle
+
+    def health_check(self, timeout: float | None = None) -> HealthStatus:
+        """The primary's check; with replicas, each replica is checked at the same
+        time and listed in ``nodes``, and a replica that is down (or behind
+        ``max_replica_lag``) makes an otherwise healthy datasource ``degraded``."""
+        router = self._router
+        if router is None:
+            return super().health_check(timeout)
+        return health_with_replicas(self, router, timeout, super().health_check)
 
     def _probe(self, timeout: float) -> str | None:
         from sqlalchemy import text
@@ -408,6 +392,8 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def _close(self) -> None:
         from .sql_errors import close_on_checkin
 
+        if self._router is not None:
+            self._router.stop()
         for replica in self._replicas.built():
             replica.close()
         engine, self._engine = self._engine, None
@@ -452,6 +438,8 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def after_fork(self) -> None:
         # the documented pattern: the child keeps the engine but never touches
         # the parent's sockets
+        if self._router is not None:
+            self._router.after_fork()
         for replica in self._replicas.existing():
             replica.after_fork()
         for engine in (self._engine, self._async_engine):

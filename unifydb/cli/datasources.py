@@ -134,7 +134,11 @@ def check_command(  # noqa: PLR0917 - click passes options positionally
     in_processes: bool,
     workers: int | None,
 ) -> None:
-    """Health-check datasources in parallel; exit 1 if a configured one fails."""
+    """Health-check datasources in parallel; exit 1 if a configured one fails.
+
+    A cluster that answers while some of its nodes (or replicas) are down is
+    "degraded": it works, so the exit code stays 0; its nodes are listed.
+    """
     from unifydb.errors import UnifyDBError
     from unifydb.health import check_in_processes
 
@@ -165,5 +169,16 @@ def check_command(  # noqa: PLR0917 - click passes options positionally
                     status.detail,
                 ]
             )
+            rows += [
+                [
+                    f"  {node.address}",
+                    node.role or "node",
+                    node.state,
+                    "",
+                    node.version or "-",
+                    node.detail,
+                ]
+                for node in status.nodes
+            ]
         print_table(["name", "type", "status", "latency", "version", "detail"], rows)
     sys.exit(1 if any(status.failed for status in results.values()) else 0)

@@ -7,6 +7,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import Meta
 
+from unifydb._deadline import MAX_TIMEOUT
+
 from .model import (
     NonNegativeInt,
     OptionError,
@@ -14,6 +16,7 @@ from .model import (
     Port,
     PositiveFloat,
     PositiveInt,
+    Seconds,
     Secret,
     doc,
 )
@@ -81,10 +84,42 @@ class SQLOptions(Options, kw_only=True, frozen=True):
     replicas: Annotated[
         list[dict[str, Any] | str],
         doc(
-            "Read replicas for readonly sessions: each a URL, or a table of keys "
-            "that override the primary's (e.g. {host = 'replica-1'})."
+            "Read replicas for readonly sessions and get_replica_engine(): each a URL, "
+            "or a table of keys that override the primary's (e.g. {host = 'replica-1'})."
         ),
     ] = []
+    replica_selection: Annotated[
+        Literal["round_robin", "random"],
+        doc("How reads are spread over the usable replicas."),
+    ] = "round_robin"
+    route_reads: Annotated[
+        bool,
+        doc(
+            "Ordinary sessions send plain SELECTs to a replica until they write "
+            "(then everything goes to the primary); readonly sessions always read from replicas."
+        ),
+    ] = False
+    primary_reads_after_write: Annotated[
+        Annotated[float, Meta(ge=0, le=MAX_TIMEOUT)],
+        doc(
+            "Seconds after a write during which reads of the same thread or asyncio task "
+            "go to the primary (0: only the session that wrote)."
+        ),
+    ] = 0.0
+    max_replica_lag: Annotated[
+        Seconds | None,
+        doc(
+            "Seconds a replica may be behind its primary and still be read from "
+            "(PostgreSQL, MySQL, MariaDB; unset: lag is not checked)."
+        ),
+    ] = None
+    replica_check_interval: Annotated[
+        Seconds,
+        doc(
+            "Seconds between background checks of each replica's health and lag; "
+            "a replica that failed is read from again after the first check it passes."
+        ),
+    ] = 1.0
 
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "url")
     preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"isolation_level": _upper_isolation}

@@ -41,6 +41,15 @@ class MySQLFamily(SQLDatasource[MyOptionsT]):
     async_drivername = "mysql+asyncmy"
     async_connect_function = "asyncmy:connect"
     version_sql = "SELECT VERSION()"
+    measures_replica_lag = True
+
+    def replica_state(self, dbapi_connection: Any) -> tuple[str | None, float | None]:
+        version = _execute(dbapi_connection, self.version_sql)
+        try:
+            lag = replica_lag(dbapi_connection)
+        finally:
+            dbapi_connection.rollback()
+        return (None if not version else str(version[0])), lag
 
     def async_connect_args(self) -> dict[str, Any]:
         options = self.options
@@ -56,6 +65,29 @@ class MySQLFamily(SQLDatasource[MyOptionsT]):
                 context.load_cert_chain(options.ssl_cert, options.ssl_key)
             args["ssl"] = context
         return args
+
+
+#: the lag column of SHOW REPLICA STATUS: MariaDB's name, then MySQL's (8.0.22+)
+_LAG_COLUMNS = ("Seconds_Behind_Master", "Seconds_Behind_Source")
+
+
+def replica_lag(dbapi_connection: Any) -> float | None:
+    """Seconds a MySQL or MariaDB replica is behind its primary: 0 for a server that
+    replicates from nothing, None while replication is stopped or broken."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW REPLICA STATUS")
+        row = cursor.fetchone()
+        columns = [column[0] for column in cursor.description or ()]
+    finally:
+        cursor.close()
+    if row is None:
+        return 0.0
+    for name in _LAG_COLUMNS:
+        if name in columns:
+            value = row[columns.index(name)]
+            return None if value is None else float(value)
+    return None
 
 
 def _execute(dbapi_connection: Any, statement: str) -> Any:

@@ -54,6 +54,15 @@ class PostgresFamily(SQLDatasource[PgOptionsT]):
     url_dialects = frozenset({"postgresql", "postgres"})
     url_drivers = frozenset({"psycopg", "psycopg_async"})
     version_sql = "SHOW server_version"
+    # a standby that has replayed all it received is not behind; otherwise it is
+    # as far behind as the last transaction it replayed is old
+    replica_lag_sql = (
+        "SELECT CASE"
+        " WHEN NOT pg_is_in_recovery() THEN 0"
+        " WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0"
+        " ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+        " END"
+    )
 
     def url_query(self) -> dict[str, str]:
         options = self.options

@@ -2,7 +2,11 @@
 
 ``contact_points`` is a list or a comma-separated string (so one environment
 variable can hold them all). With ``local_dc`` the driver routes requests to
-that datacenter (``DCAwareRoundRobinPolicy`` wrapped in token awareness).
+that datacenter (``DCAwareRoundRobinPolicy``), wrapped in token awareness
+unless ``token_aware = false``; speculative execution and the reconnection
+policy are settings too. Failed requests raise unifydb errors naming the
+consistency level (:mod:`.requests`); ``health_check()`` lists every node
+the driver knows and is ``degraded`` while one of them is down.
 ``close()`` shuts the whole ``Cluster`` down, not only the session, so none of
 its threads (scheduler, heartbeat, executor) are left behind.
 
@@ -22,65 +26,14 @@ connect then shuts its Cluster down when the driver gives up.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, ClassVar
-
-from msgspec import Meta
+import dataclasses
+from typing import Any, Literal
 
 from unifydb.base import ClientDatasource
 from unifydb.errors import ConfigurationError, DatasourceConnectionError, DatasourceTimeoutError
-from unifydb.options import Options, Port, PositiveFloat, Secret, doc, split_list
+from unifydb.status import HealthStatus, NodeStatus
 
-CONSISTENCY_LEVELS = (
-    "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM",
-    "EACH_QUORUM", "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE",
-)  # fmt: skip
-
-
-def _consistency(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    level = value.upper()
-    if level not in CONSISTENCY_LEVELS:
-        raise ValueError(
-            f"unknown consistency level; use one of {', '.join(sorted(CONSISTENCY_LEVELS))}"
-        )
-    return level
-
-
-class CassandraOptions(Options, kw_only=True, frozen=True):
-    contact_points: Annotated[
-        Annotated[list[str], Meta(min_length=1)],
-        doc("Host names or IPs, a list or comma-separated."),
-    ]
-    port: Port = 9042
-    keyspace: Annotated[str | None, doc("Keyspace the session is bound to.")] = None
-    username: str | None = None
-    password: Secret | None = None
-    local_dc: Annotated[str | None, doc("Datacenter to route requests to.")] = None
-    protocol_version: Annotated[
-        Annotated[int, Meta(ge=1, le=66)] | None,
-        doc("CQL native protocol version (driver negotiates when unset; Cassandra 2.1 needs 3)."),
-    ] = None
-    request_timeout: Annotated[
-        PositiveFloat | None, doc("Seconds per request (default: timeout).")
-    ] = None
-    consistency: Annotated[str | None, doc("Default consistency level, e.g. LOCAL_QUORUM.")] = None
-    tls: Annotated[bool, doc("Use TLS for the native protocol.")] = False
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    tls_verify_hostname: bool = True
-    compression: bool = True
-    cluster_options: Annotated[
-        dict[str, Any], doc("Any other cassandra.cluster.Cluster keyword.")
-    ] = {}
-
-    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
-    preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
-        "contact_points": split_list,
-        "consistency": _consistency,
-    }
+from .options import CassandraOptions
 
 
 class CassandraDatasource(ClientDatasource[CassandraOptions]):
@@ -91,21 +44,14 @@ class CassandraDatasource(ClientDatasource[CassandraOptions]):
         from cassandra import ConsistencyLevel
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
-        from cassandra.policies import (
-            DCAwareRoundRobinPolicy,
-            RoundRobinPolicy,
-            TokenAwarePolicy,
-        )
+
+        from .policies import load_balancing_policy, reconnection_policy, speculative_policy
 
         options = self.options
-        child = (
-            DCAwareRoundRobinPolicy(local_dc=options.local_dc)
-            if options.local_dc
-            else RoundRobinPolicy()
-        )
         profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(child),
+            load_balancing_policy=load_balancing_policy(options),
             request_timeout=options.request_timeout or self.timeout,
+            speculative_execution_policy=speculative_policy(options),
         )
         if options.consistency:
             profile.consistency_level = getattr(ConsistencyLevel, options.consistency)
@@ -116,6 +62,7 @@ class CassandraDatasource(ClientDatasource[CassandraOptions]):
             "connect_timeout": driver_timeout,
             "control_connection_timeout": driver_timeout,
             "execution_profiles": {EXEC_PROFILE_DEFAULT: profile},
+            "reconnection_policy": reconnection_policy(options),
             "compression": options.compression,
         }
         if options.protocol_version is not None:
@@ -151,12 +98,21 @@ class CassandraDatasource(ClientDatasource[CassandraOptions]):
     def _connect(self) -> Any:
         from cassandra.cluster import Cluster
 
+        from .requests import adopt
+
         cluster = Cluster(**self.cluster_arguments())
         try:
-            return cluster.connect(self.options.keyspace)
+            session = cluster.connect(self.options.keyspace)
         except BaseException:
             cluster.shutdown()  # or its control-connection threads keep retrying
             raise
+        return adopt(session, self.request_error)
+
+    def request_error(self, error: BaseException) -> DatasourceConnectionError | None:
+        """The unifydb error for a failed request of the session (None: not one)."""
+        from .requests import request_error
+
+        return request_error(error, datasource=self.name, redact=self.redact)
 
     def _close_client(self, client: Any) -> None:
         # Session.shutdown() alone leaves the Cluster's control connection,
@@ -232,11 +188,45 @@ class CassandraDatasource(ClientDatasource[CassandraOptions]):
         )
         return None if row is None else str(row.release_version)
 
+    def health_check(self, timeout: float | None = None) -> HealthStatus:
+        """The usual check (one request), plus every node the driver knows: a
+        cluster that answered while some node is down is ``degraded``."""
+        status = super().health_check(timeout)
+        client = self._client
+        if client is None:
+            return status
+        nodes = tuple(_node(host) for host in client.cluster.metadata.all_hosts())
+        down = [node.address for node in nodes if node.state == "down"]
+        if status.ok and down:
+            return dataclasses.replace(
+                status,
+                status="degraded",
+                detail=f"{self.target()}; nodes down: {', '.join(down)}",
+                nodes=nodes,
+            )
+        return dataclasses.replace(status, nodes=nodes)
+
     def _target(self) -> str:
         options = self.options
         user = f"{options.username}@" if options.username else ""
         hosts = ",".join(options.contact_points)
         return f"cassandra://{user}{hosts}:{options.port}/{options.keyspace or ''}"
+
+
+def _node(host: Any) -> NodeStatus:
+    where = "/".join(part for part in (host.datacenter, host.rack) if part)
+    state: Literal["up", "down", "unknown"]
+    if host.is_up is None:
+        state, detail = "unknown", "not connected (the load-balancing policy ignores it)"
+    else:
+        state, detail = ("up" if host.is_up else "down"), ""
+    return NodeStatus(
+        address=str(host.address),
+        state=state,
+        role=where,
+        version=host.release_version,
+        detail=detail,
+    )
 
 
 def _driver_budget(timeout: float) -> float:
