@@ -160,8 +160,9 @@ def pg_role(scram_postgres: Any) -> Iterator[tuple[Any, str, Callable[[str], Non
     yield scram_postgres, role, set_password
     with psycopg.connect(scram_postgres.admin_dsn(), autocommit=True) as admin:
         admin.execute(
-            sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {}")
-            .format(sql.Literal(role))
+            sql.SQL(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {}"
+            ).format(sql.Literal(role))
         )
         admin.execute(
             sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(
@@ -343,3 +344,84 @@ def test_mariadb_rotation(tmp_path: Path, throwaway_mariadb: Any, kind: str, how
         registry.close_all()
         cursor.execute("DROP USER IF EXISTS %s@'127.0.0.1'", (user,))
         admin.close()
+
+
+# ----------------------------------------------------------------------------- a client type
+
+
+@pytest.fixture(scope="module")
+def mongo_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.servers.mongo_wire import mongo_wire
+
+    with mongo_wire(tmp_path_factory.mktemp("mongo-rotation"), auth=True) as server:
+        yield server
+
+
+def mongo_set_password(server: Any, user: str, password: str) -> None:
+    from pymongo import MongoClient
+
+    with MongoClient(server.admin_url(), serverSelectionTimeoutMS=10_000) as admin:
+        admin.admin.command("updateUser", user, pwd=password)
+
+
+def mongo_entry(server: Any, user: str, **credential: Any) -> dict[str, Any]:
+    return {
+        "type": "mongodb",
+        "host": server.host,
+        "port": server.port,
+        "username": user,
+        "auth_source": "admin",
+        "direct_connection": True,
+        "timeout": 20,
+        **credential,
+    }
+
+
+def test_mongodb_client_is_rebuilt_when_the_password_file_changes(
+    tmp_path: Path, mongo_auth: Any
+) -> None:
+    user = unique("rot")
+    mongo_auth.create_user(user, "first-Passw0rd")
+    secret = tmp_path / "mongo-password"
+    write_atomically(secret, "first-Passw0rd")
+    registry = registry_for(app=mongo_entry(mongo_auth, user, password_file=str(secret)))
+    try:
+        first = registry.get_client("app")
+        assert first.admin.command("ping")["ok"] == 1
+        assert registry.get_client("app") is first  # unchanged: the same client
+        mongo_set_password(mongo_auth, user, "second-Passw0rd")
+        write_atomically(secret, "second-Passw0rd")
+        second = registry.get_client("app")
+        assert second is not first
+        assert second.admin.command("ping")["ok"] == 1
+        assert second.admin.command("listDatabases")["ok"] == 1  # needs a real login
+        assert registry.health_check(["app"])["app"].status == "ok"
+    finally:
+        registry.close_all()
+
+
+def test_mongodb_rejected_login_is_retried_once_with_a_fresh_password(
+    tmp_path: Path, mongo_auth: Any
+) -> None:
+    """password_command's cached output is stale (an hour's TTL): the health check's
+    login is rejected, the command runs again, a new client logs in."""
+    user = unique("rot")
+    mongo_auth.create_user(user, "first-Passw0rd")
+    secret = tmp_path / "mongo-password"
+    write_atomically(secret, "first-Passw0rd")
+    registry = registry_for(
+        app=mongo_entry(
+            mongo_auth, user, password_command=["cat", str(secret)], credential_ttl=3600
+        )
+    )
+    try:
+        assert registry.health_check(["app"])["app"].status == "ok"
+        registry.get_datasource("app").close()  # a new client next time, same cached password
+        mongo_set_password(mongo_auth, user, "second-Passw0rd")
+        write_atomically(secret, "second-Passw0rd")
+        status = registry.health_check(["app"])["app"]
+        assert status.status == "ok", status.detail
+        source = registry.get_datasource("app").options.password.source
+        assert source.resolutions == 2
+    finally:
+        registry.close_all()

@@ -127,7 +127,7 @@ def _rotating(
 
 def secret_error(name: str, key: str, error: SecretProviderError) -> UnifyDBError:
     """A secret provider's failure as the unifydb error naming datasource, key and provider."""
-    message = f"{key}: {error}"
+    message = str(error)
     if error.timeout:
         return DatasourceTimeoutError(
             message,

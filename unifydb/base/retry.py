@@ -36,7 +36,7 @@ _AUTH_SQLSTATES = frozenset({"28000", "28P01"})
 #: plugin refused (1251, 1698); SQL Server: login failed (18456); Oracle: ORA-01017
 _AUTH_CODES = frozenset({1045, 1251, 1698, 18456, 1017})
 _AUTH_TEXT = re.compile(
-    r"password authentication failed|authentication failed|access denied for user|"
+    r"password authentication failed|authentication\b[^.;]{0,80}\bfailed|access denied for user|"
     r"login failed for user|ORA-01017|invalid username/password|"
     r"bad credentials|unauthori[sz]ed|\b401\b",
     re.IGNORECASE,
