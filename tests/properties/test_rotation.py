@@ -58,8 +58,9 @@ class Load:
 
 
 def run_load(engine: Any, change: Callable[[], None]) -> Load:
-    """THREADS threads querying ``engine``; ``change()`` runs once every thread has
-    a pooled connection; then the pool is recycled and the threads keep going."""
+    """THREADS threads querying ``engine``; ``change()`` runs once the pool holds a
+    connection for each of them (so no connection is made while the server and
+    the file disagree); then the pool is recycled and the threads keep going."""
     load = Load()
     lock = threading.Lock()
     ready = threading.Barrier(THREADS + 1)
@@ -81,6 +82,11 @@ def run_load(engine: Any, change: Callable[[], None]) -> Load:
                 with engine.connect() as connection:
                     assert connection.execute(text("SELECT 1")).scalar() == 1
                     after = changed.is_set()
+                    if not waited:
+                        # every thread holds a connection of its own here: the pool
+                        # has all 16 before the change, so none is made in between
+                        waited = True
+                        ready.wait(READY_TIMEOUT)
                     if after and done % 4 == 0:
                         connection.invalidate()  # the next checkout logs in anew
                 done += 1
@@ -90,11 +96,9 @@ def run_load(engine: Any, change: Callable[[], None]) -> Load:
                     else:
                         load.queries_before += 1
             except Exception as error:
+                phase = "after" if changed.is_set() else "before"
                 with lock:
-                    load.failures.append(f"{type(error).__name__}: {error}"[:300])
-            if not waited:
-                waited = True
-                ready.wait(READY_TIMEOUT)
+                    load.failures.append(f"{phase}: {type(error).__name__}: {error}"[:300])
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(THREADS)]
     for thread in threads:

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 import msgspec
 
-from unifydb.options import Options, RotatingSecret
+from unifydb.errors import ConfigurationError
+from unifydb.options import OptionError, Options, RotatingSecret
 
 from .sources import CommandSource
 from .tokens import token_source
@@ -50,7 +51,18 @@ def attach_credentials(options: Options, *, datasource: str, type_name: str) -> 
             derived_from="auth",
         )
     if derived is not None:
-        options = msgspec.structs.replace(options, password=derived)  # type: ignore[type-var]
+        problem: ConfigurationError | None = None
+        try:
+            options = msgspec.structs.replace(options, password=derived)  # type: ignore[type-var]
+        except OptionError as error:  # a check across keys, e.g. "user and password go together"
+            problem = ConfigurationError(
+                str(error),
+                datasource=datasource,
+                key=error.key or derived.derived_from,
+                fix="see the README's keys of this type",
+            )
+        if problem is not None:
+            raise problem
     for secret in rotating_secrets(options):
         configure = getattr(secret.source, "configure", None)
         if configure is not None:

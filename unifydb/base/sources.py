@@ -21,6 +21,7 @@ connects that find the value stale resolve it once, not once each.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -30,6 +31,7 @@ from typing import Any
 
 from unifydb.errors import ConfigurationError, DatasourceTimeoutError, UnifyDBError
 from unifydb.options import NUL_MESSAGE
+from unifydb.redaction import mask_credentials
 
 _log = logging.getLogger("unifydb.credentials")
 #: values remembered per source for scrubbing messages (old ones may still be quoted)
@@ -131,7 +133,8 @@ class CommandSource(CachedSource):
         self.timeout, self.ttl = timeout, ttl
 
     def _resolve(self, force: bool) -> tuple[str, float]:
-        program = self.argv[0] if self.argv else ""
+        # the program's name only, credentials masked: a value pasted into the wrong key
+        program = mask_credentials(os.path.basename(self.argv[0])) if self.argv else ""
         problem: UnifyDBError | None = None
         try:
             result = subprocess.run(

@@ -14,6 +14,7 @@ scrubbed from every message, and never printed.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from unifydb.options import Options
 from .sources import CachedSource
 
 ENTRY_POINT_GROUP = "unifydb.credentials"
+_PROVIDER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 #: seconds before a token's expiry at which it is renewed
 RENEW_MARGIN = 300.0
 
@@ -243,11 +245,13 @@ def _factory(name: str, *, datasource: str) -> Any:
         if entry.name == name:
             return entry.load()
     known = sorted({*BUILTIN_PROVIDERS, *(e.name for e in entry_points(group=ENTRY_POINT_GROUP))})
+    # a value that is no provider name may be a secret pasted into the wrong key
+    shown = repr(name) if _PROVIDER_NAME.fullmatch(name) else "(not a provider name)"
     raise ConfigurationError(
-        f"unknown token provider {name!r} (known: {', '.join(known)})",
+        f"unknown token provider {shown} (known: {', '.join(known)})",
         datasource=datasource,
         key="auth",
-        fix=f"use one of them, or install a package that adds {name!r} to the "
+        fix="use one of them, or install a package that adds the provider to the "
         f"{ENTRY_POINT_GROUP!r} entry-point group",
     )
 
