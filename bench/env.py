@@ -172,8 +172,10 @@ def engine_arguments(datasource: SQLDatasource[Any]) -> dict[str, Any]:
     }
 
 
-def raw_engine(datasource: SQLDatasource[Any]) -> Engine:
-    """``create_engine(ds.url(), **the same kwargs)``: what a user would write without unifydb."""
+def raw_engine(datasource: SQLDatasource[Any], *, password: str | None = None) -> Engine:
+    """``create_engine(ds.url(), **the same kwargs)``: what a user would write without
+    unifydb (``password``: in the URL, where unifydb resolves it per connection)."""
     from sqlalchemy import create_engine
 
-    return create_engine(datasource.url(), **engine_arguments(datasource))
+    url = datasource.url() if password is None else datasource.url().set(password=password)
+    return create_engine(url, **engine_arguments(datasource))

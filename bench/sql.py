@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, String, select, text
@@ -65,12 +66,13 @@ SELECT_1 = text("SELECT 1")
 
 
 def round_trips(config: Config) -> list[Row]:
-    """4a-4c, each on its own: one failing server does not hide the others' figures."""
+    """4a-4d, each on its own: one failing server does not hide the others' figures."""
     rows: list[Row] = []
     for key, what, benchmark in (
         ("4a", "SELECT 1 round trips, PostgreSQL", pg_round_trips),
         ("4b", "SELECT 1 round trips, MariaDB (mariadb)", mariadb_round_trips),
         ("4c", "SELECT 1 round trips, MariaDB (mysql)", mysql_round_trips),
+        ("4d", "SELECT 1 round trips, PostgreSQL, password_file", pg_password_file_round_trips),
     ):
         try:
             rows += benchmark(config)
@@ -106,13 +108,15 @@ def _round_trip_rows(
     settings: dict[str, Any],
     connect_driver: Callable[[], Any],
     driver_name: str,
+    raw_password: str | None = None,
 ) -> list[Row]:
     import unifydb
 
     per_round = max(1, config.round_trips // config.round_trip_rounds)
     with default_registry({"bench": settings}) as registry:
         datasource = sql_datasource(registry, "bench")
-        raw, raw2 = raw_engine(datasource), raw_engine(datasource)
+        raw = raw_engine(datasource, password=raw_password)
+        raw2 = raw_engine(datasource, password=raw_password)
         driver_connection = connect_driver()
         try:
             cursor = driver_connection.cursor()
@@ -194,6 +198,39 @@ def pg_round_trips(config: Config) -> list[Row]:
             settings=pg_settings(database),
             connect_driver=connect,
             driver_name="psycopg",
+        )
+
+
+def pg_password_file_round_trips(config: Config) -> list[Row]:
+    """4d: the password in a ``password_file`` (resolved per new connection, so a
+    pooled checkout resolves nothing) against a raw engine with it in the URL."""
+    import tempfile
+
+    import psycopg
+
+    password = "bench-Passw0rd"
+    with pg_database() as database, tempfile.TemporaryDirectory() as folder:
+        secret = Path(folder) / "pg-password"
+        secret.write_text(password + "\n")
+
+        def connect() -> Any:
+            return psycopg.connect(
+                host=POSTGRES.host,
+                port=POSTGRES.port,
+                user=POSTGRES.user,
+                dbname=database,
+                password=password,
+                autocommit=True,
+            )
+
+        return _round_trip_rows(
+            config,
+            key="4d",
+            label="PG, password_file",
+            settings=pg_settings(database, password_file=str(secret)),
+            connect_driver=connect,
+            driver_name="psycopg",
+            raw_password=password,
         )
 
 

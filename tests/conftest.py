@@ -164,6 +164,18 @@ def redis_throwaway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield server
 
 
+# ----------------------------------------------------------------------------- AWS APIs
+
+
+@pytest.fixture(scope="session")
+def moto_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """moto's server mode: a real HTTP endpoint speaking the AWS APIs, one per session."""
+    from tests.servers.moto_aws import moto_aws as start_moto
+
+    with start_moto(tmp_path_factory.mktemp("moto"), check_signatures=False) as server:
+        yield server
+
+
 # ----------------------------------------------------------------------------- network faults
 
 

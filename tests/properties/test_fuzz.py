@@ -534,6 +534,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "unix_socket_path": st.sampled_from(["/run/redis.sock"]),
     "thick_mode": st.just(False),
     "thick_lib_dir": st.just(None),
+    # a command is run at connect time, a provider asked: never a random one
+    "password_command": st.just(None),
+    "auth": st.just(None),
     "echo": st.sampled_from([False, "false"]),
     "echo_pool": st.sampled_from([False, "false"]),
     "driver": st.sampled_from(["FreeTDS"]),
@@ -557,6 +560,8 @@ UNSAFE_TO_BREAK = {
     "echo",
     "echo_pool",
     "engine_options",
+    "password_command",
+    "auth",
 }
 TYPED_URLS = {
     "postgres": f"postgresql://u:{MARKER}u@db.example:5433/app?sslmode=require",

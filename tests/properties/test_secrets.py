@@ -64,6 +64,12 @@ REPLICA = "Sup3r-Replica-postgres-Zq9"
 CONNECT_ARG = "Sup3r-ConnectArg-postgres-Zq9"
 WALLET = "Sup3r-Wallet-oracle-Zq9"
 SSLKEY = "Sup3r-SslKey-postgres-Zq9"
+#: rotating credentials: a ${secret:...} value, a password file, a command's output,
+#: a token provider's token (a plugin of the unifydb.credentials group)
+SECRET_REF = "Sup3r-SecretRef-Zq9"
+PASSWORD_FILE = "Sup3r-PasswordFile-Zq9"
+COMMAND = "Sup3r-Command-Zq9"
+PROVIDER_TOKEN = "Sup3r-ProviderToken-Zq9"
 #: every character that URLs, DSNs and connection strings treat specially
 SPECIAL = "p@ss:w/o?r#d%&=+;{}'\"é"
 #: the same without the 'é', for Chroma, whose token goes into an HTTP header (see
@@ -78,6 +84,10 @@ LABELS = {
     "connect_args:postgres": CONNECT_ARG,
     "wallet:oracle": WALLET,
     "sslpassword:postgres": SSLKEY,
+    "secret-ref": SECRET_REF,
+    "password-file": PASSWORD_FILE,
+    "password-command": COMMAND,
+    "provider-token": PROVIDER_TOKEN,
     "special": SPECIAL,
     "special-ascii": SPECIAL_ASCII,
     "nasty": NASTY_PASSWORD,
@@ -1253,3 +1263,142 @@ def test_check_builds_every_datasource(tmp_path: Path) -> None:
         )
     details = [item["detail"] for result in results for item in json.loads(result.stdout)]
     assert not [detail for detail in details if "could not be built" in detail], details[:3]
+
+
+# ----------------------------------------------------------------------------- rotating credentials
+
+ROTATING_TYPES = ["postgres", "mysql", "mariadb", "oracle", "sqlserver", "mongodb", "cassandra"]
+
+
+@pytest.fixture
+def rotating_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    """The credential keys of each rotating source, each resolving to its own secret."""
+    monkeypatch.setenv("LEAK_SUITE_SECRET", json.dumps({"password": SECRET_REF}))
+    (tmp_path / "password").write_text(PASSWORD_FILE + "\n")
+    (tmp_path / "command-output").write_text(COMMAND + "\n")
+    plugin = tmp_path / "leak_tokens"
+    plugin.mkdir()
+    (plugin / "__init__.py").write_text(
+        f"class Provider:\n    def token(self, request):\n        return {PROVIDER_TOKEN!r}\n"
+    )
+    dist = tmp_path / "leak_tokens-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: leak-tokens\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[unifydb.credentials]\nleaky = leak_tokens:Provider\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return {
+        "secret-ref": {"password": "${secret:env:LEAK_SUITE_SECRET#password}"},
+        "password-file": {"password_file": str(tmp_path / "password")},
+        "password-command": {"password_command": ["cat", str(tmp_path / "command-output")]},
+        "provider-token": {"auth": "leaky"},
+    }
+
+
+def rotating_entry(kind: str, host: str, port: int, credential: dict[str, Any]) -> dict[str, Any]:
+    entry = field_settings(kind, host, port)
+    del entry["password"]
+    entry.pop("wallet_password", None)
+    return {**entry, **credential}
+
+
+@pytest.mark.parametrize("kind", ROTATING_TYPES)
+def test_rotating_credentials_show_no_secret(
+    kind: str, rotating_sources: dict[str, dict[str, Any]], debug_logs: pytest.LogCaptureFixture
+) -> None:
+    """Resolved, used against a closed port and reported: no value shows anywhere."""
+    port = closed_port()
+    entries = {
+        source.replace("-", "_"): rotating_entry(kind, "127.0.0.1", port, credential)
+        for source, credential in rotating_sources.items()
+    }
+    registry = registry_for(**entries)
+    try:
+        for name in entries:
+            datasource = registry.get_datasource(name)
+            password = datasource.options.password
+            assert password.get_secret_value() in LABELS.values()  # really resolved
+            assert_clean(f"{kind}/{name}", *object_outputs(datasource))
+            assert_clean(f"{kind}/{name} registry", repr(registry), registry.inspect(name))
+            assert datasource.redact(f"x {password.get_secret_value()} y") == "x *** y"
+    finally:
+        registry.close_all()
+    failures(entries, debug_logs)
+
+
+@pytest.mark.live
+def test_rotating_password_rejected_by_the_server_shows_no_secret(
+    scram_postgres: Any,
+    rotating_sources: dict[str, dict[str, Any]],
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    """Each wrong password is rejected, retried once after resolving it again,
+    rejected again: the error says so without the value."""
+    for source, credential in rotating_sources.items():
+        entry = {
+            **rotating_entry("postgres", scram_postgres.host, scram_postgres.port, credential),
+            "database": scram_postgres.database,
+        }
+        check_login(f"postgres/{source}", entry, debug_logs, works=False)
+
+
+def test_failing_password_command_shows_no_secret(debug_logs: pytest.LogCaptureFixture) -> None:
+    """A secret helper that prints the secret on stderr and fails: the error names
+    the exit status, never the output."""
+    script = f"echo {COMMAND} >&2; echo {COMMAND}-partial; exit 3"
+    registry = registry_for(
+        ds={
+            **field_settings("postgres", "127.0.0.1", closed_port()),
+            "password": None,
+            "password_command": ["sh", "-c", script],
+        }
+    )
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            with registry.get_engine("ds").connect():
+                pass
+        assert caught.value.key == "password_command"
+        assert "exited with status 3" in str(caught.value)
+        assert_error_clean("failing password_command", caught.value)
+        status = registry.health_check()["ds"]
+        assert_clean("failing password_command status", status.detail, status.as_dict())
+    finally:
+        registry.close_all()
+    assert_logs_clean("failing password_command", debug_logs)
+
+
+@pytest.mark.live
+def test_cli_shows_no_rotating_secret(tmp_path: Path, scram_postgres: Any) -> None:
+    (tmp_path / "password").write_text(PASSWORD_FILE + "\n")
+    (tmp_path / "command-output").write_text(COMMAND + "\n")
+    settings = "\n".join(
+        [
+            "[datasources.ref]",
+            'type = "postgres"',
+            f'host = "{scram_postgres.host}"',
+            f"port = {scram_postgres.port}",
+            'username = "app"',
+            'password = "${secret:env:LEAK_CLI_SECRET#password}"',
+            "[datasources.file]",
+            'type = "postgres"',
+            f'host = "{scram_postgres.host}"',
+            f"port = {scram_postgres.port}",
+            'username = "app"',
+            f'password_file = "{tmp_path / "password"}"',
+            "[datasources.command]",
+            'type = "postgres"',
+            f'host = "{scram_postgres.host}"',
+            f"port = {scram_postgres.port}",
+            'username = "app"',
+            f'password_command = ["cat", "{tmp_path / "command-output"}"]',
+        ]
+    )
+    (tmp_path / "settings.toml").write_text(settings + "\n")
+    env = {"LEAK_CLI_SECRET": json.dumps({"password": SECRET_REF})}
+    for command in (
+        ["list"], ["show", "ref"], ["show", "file", "--json"], ["show", "command"],
+        ["check", "--json", "--timeout", "10"], ["check", "--threads"],
+        ["wait", "--timeout", "2", "--interval", "0.5"],
+    ):  # fmt: skip
+        result = run_cli(*command, cwd=tmp_path, env=env)
+        assert_clean(f"unifydb {' '.join(command)}", result.stdout, result.stderr)
+        assert result.stdout.strip(), (command, result.stderr)

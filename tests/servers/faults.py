@@ -251,3 +251,53 @@ def stalling_proxy(target_host: str, target_port: int) -> Iterator[StallingProxy
         _shut(sock)
         thread.join(_JOIN_TIMEOUT)
         proxy._close()
+
+
+@dataclasses.dataclass
+class LateProxy:
+    """A port that refuses connections until ``delay`` seconds have passed, then
+    forwards to the target: a database that comes up after the application."""
+
+    host: str
+    port: int
+    opened_at: float | None = None
+
+
+@contextlib.contextmanager
+def proxy_opening_later(target_host: str, target_port: int, delay: float) -> Iterator[LateProxy]:
+    """Reserve a free port now; after ``delay`` seconds, listen on it and forward
+    every connection to ``target_host:target_port``."""
+    import time
+
+    late = LateProxy(HOST, free_port())
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+    proxy = StallingProxy(HOST, late.port, target_host, target_port)
+
+    def open_later() -> None:
+        if stop.wait(delay):
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, late.port))
+        sock.listen(128)
+        sockets.append(sock)
+        late.opened_at = time.monotonic()
+        while True:
+            try:
+                client, _ = sock.accept()
+            except OSError:
+                return
+            proxy.accepted += 1
+            proxy._serve(client)
+
+    thread = threading.Thread(target=open_later, name="late-proxy", daemon=True)
+    thread.start()
+    try:
+        yield late
+    finally:
+        stop.set()
+        for sock in sockets:
+            _shut(sock)
+        thread.join(_JOIN_TIMEOUT)
+        proxy._close()

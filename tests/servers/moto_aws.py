@@ -1,10 +1,13 @@
-"""A local AWS double: moto's server mode (``moto_server`` of the test venv), with
-request signing checked, so wrong AWS credentials are refused as AWS would.
+"""A local AWS double: moto's server mode (``moto_server`` of the test venv), a
+real HTTP endpoint on 127.0.0.1 speaking the AWS APIs, state in memory.
 
-Moto answers Athena's API (work groups, query executions with canned results)
-and IAM; it checks signatures against the IAM users it holds once its first
-``free_actions`` requests (used to create an IAM user and its access key) are
-spent. It is no Athena: queries are not run.
+With ``check_signatures`` (the Athena tests) it checks signatures, so wrong AWS
+credentials are refused as AWS would: against the IAM users it holds, once its
+first ``FREE_ACTIONS`` requests (used to create an IAM user and its access key)
+are spent. Moto answers Athena's API (work groups, query executions with canned
+results; no query is run), IAM and Secrets Manager. Without it (the
+secret-manager tests, the session-wide ``moto_aws`` fixture), any fake
+credentials and region are accepted.
 """
 
 from __future__ import annotations
@@ -44,13 +47,20 @@ class MotoServer(ManagedServer):
     host: str
     port: int
     log_path: Path
+    check_signatures: bool = True
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def url(self) -> str:
+        return self.endpoint_url
+
     def _spawn(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(FREE_ACTIONS)}
+        env = dict(os.environ)
+        if self.check_signatures:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(FREE_ACTIONS)
         for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             env.pop(variable, None)
         argv = [moto_server_binary(), "-H", self.host, "-p", str(self.port)]
@@ -89,11 +99,13 @@ class MotoServer(ManagedServer):
 
 
 @contextlib.contextmanager
-def moto_aws(tmpdir: Path) -> Iterator[MotoServer]:
+def moto_aws(tmpdir: Path, *, check_signatures: bool = True) -> Iterator[MotoServer]:
     """``moto_server`` on a free 127.0.0.1 port, logging to ``tmpdir/moto``."""
     base = Path(tmpdir).resolve() / "moto"
     base.mkdir(parents=True, exist_ok=False)
-    server = MotoServer(host=HOST, port=free_port(), log_path=base / "moto.log")
+    server = MotoServer(
+        host=HOST, port=free_port(), log_path=base / "moto.log", check_signatures=check_signatures
+    )
     try:
         server.start()
         yield server

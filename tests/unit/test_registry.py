@@ -85,8 +85,21 @@ def test_import_unifydb_loads_nothing_heavy() -> None:
         "heavy = ('sqlalchemy', 'dynaconf', 'msgspec', 'psycopg', 'pymongo', 'chromadb',"
         " 'pymilvus', 'cassandra', 'MySQLdb', 'mariadb', 'oracledb', 'pyodbc', 'pymssql',"
         " 'qdrant_client', 'pinecone', 'numpy',"
-        " 'click', 'rich', 'alembic')\n"
+        " 'click', 'rich', 'alembic', 'boto3', 'botocore', 'hvac', 'azure', 'requests')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    assert output == "[]"
+
+
+def test_building_a_datasource_loads_no_secret_provider() -> None:
+    """boto3, hvac and azure-identity load only when a datasource uses them."""
+    output = run_python(
+        "import sys, unifydb\n"
+        "r = unifydb.Registry({'datasources': {'p': {'type': 'postgres', 'host': 'h',"
+        " 'password': '${secret:env:HOME}', 'password_command': None}}})\n"
+        "r.get_datasource('p')\n"
+        "heavy = ('boto3', 'botocore', 'hvac', 'azure')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))"
     )
     assert output == "[]"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +14,12 @@ from unifydb._deadline import call_with_deadline
 from unifydb.errors import DatasourceConnectionError, UnifyDBError, UnsupportedOperationError
 from unifydb.options import OptionsT
 
+from .credentials import rotating_secrets
 from .datasource import Datasource, probe_limit
+
+#: seconds a client replaced after a credential change stays open for the
+#: operations already running on it
+RETIRE_AFTER = 60.0
 
 _store_locks: dict[Path, threading.Lock] = {}
 _store_locks_guard = threading.Lock()
@@ -44,28 +50,89 @@ class ClientDatasource(Datasource[OptionsT]):
     def __init__(self, name: str, options: OptionsT | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
         self._client: Any = None
+        self._rotating = rotating_secrets(self._options)
+        #: the rotating secrets' values the client was built with
+        self._built_with: tuple[str, ...] = ()
 
     def get_client(self) -> Any:
-        """The native client, built on first call (connecting, bounded by ``timeout``)."""
+        """The native client, built on first call (connecting, bounded by ``timeout``).
+
+        When the datasource's credentials can change (a password file, command,
+        token or secret manager) and they did, a new client is built with the
+        new ones; the previous client is closed ``RETIRE_AFTER`` seconds later,
+        so operations running on it can finish.
+        """
         client = self._client
-        if client is not None and not self._retired:
+        if (
+            client is not None
+            and not self._retired
+            and not (self._rotating and self._credentials_changed())
+        ):
             return client
         with self._lock:
             if self._retired:
                 raise self.removed_error()
+            if self._client is not None and self._rotating and self._credentials_changed():
+                self._close_later(self._client)
+                self._client = None
             if self._client is None:
                 self.initialize()
                 with store_lock(self.in_process_store()):
-                    self._client = self.timed_connect(
-                        lambda: self.guarded("connect", self._connect, discard=self._close_client)
-                    )
+                    self._client = self.timed_connect(self._connect_with_retries)
             return self._client
 
-    def guarded(self, action: str, fn: Any, *, discard: Any = None) -> Any:
-        """Run ``fn`` under the deadline; driver errors become scrubbed unifydb errors."""
+    def _connect_with_retries(self) -> Any:
+        """``_connect`` under the deadline, retried per ``connect_retries`` (and once
+        after a rejected login, with the credentials resolved again)."""
+        from .retry import with_retries
+
+        def attempt(seconds: float) -> Any:
+            built_with = tuple(secret.get_secret_value() for secret in self._rotating)
+            client = self.guarded(
+                "connect", self._connect, discard=self._close_client, timeout=seconds
+            )
+            self._built_with = built_with
+            return client
+
+        return with_retries(self, attempt)
+
+    def _credentials_changed(self) -> bool:
+        """Whether a rotating secret now resolves to another value than the client's
+        (cheap unless one is due: a ``stat()`` of a password file)."""
+        return tuple(secret.get_secret_value() for secret in self._rotating) != self._built_with
+
+    def _close_later(self, client: Any) -> None:
+        timer = threading.Timer(RETIRE_AFTER, self._close_quietly, (client,))
+        timer.daemon = True
+        timer.start()
+
+    def _close_quietly(self, client: Any) -> None:
+        with contextlib.suppress(Exception):
+            self._close_client(client)
+
+    def _probe_within(self, limit: float) -> str | None:
+        # a rejected login is tried once more, with fresh credentials and a new client
+        started = time.monotonic()
+        try:
+            return super()._probe_within(limit)
+        except Exception as error:
+            if not (self.is_authentication_failure(error) and self.refresh_credentials()):
+                raise
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            self._close_quietly(client)
+        return super()._probe_within(max(limit - (time.monotonic() - started), 0.001))
+
+    def guarded(
+        self, action: str, fn: Any, *, discard: Any = None, timeout: float | None = None
+    ) -> Any:
+        """Run ``fn`` under the deadline (``timeout``, default the datasource's);
+        driver errors become scrubbed unifydb errors."""
         failure: DatasourceConnectionError | None = None
         limit = getattr(probe_limit, "seconds", None)
-        timeout = self.timeout if limit is None else min(self.timeout, limit)
+        timeout = self.timeout if timeout is None else timeout
+        timeout = timeout if limit is None else min(timeout, limit)
         try:
             return call_with_deadline(
                 fn, timeout, datasource=self._name, action=action, discard=discard

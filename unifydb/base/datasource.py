@@ -108,8 +108,12 @@ class Datasource(ABC, Generic[OptionsT]):
                     type_name=self.type_name,
                 ),
             )
+        from .credentials import attach_credentials
+
         self._name = name
-        self._options: OptionsT = options
+        self._options: OptionsT = typing.cast(
+            OptionsT, attach_credentials(options, datasource=name, type_name=self.type_name)
+        )
         self._application: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._initialized = False
@@ -148,7 +152,8 @@ class Datasource(ABC, Generic[OptionsT]):
     ) -> Options:
         """The typed options of one raw settings entry (placeholders resolved,
         ``*_file`` secrets read, the URL split), or a unifydb error naming the key."""
-        resolved = resolve_entry(name, entry, cls.url_fields(), environ)
+        secret_fields = cls.options_model.secret_fields
+        resolved = resolve_entry(name, entry, cls.url_fields(), environ, secret_fields)
         resolved = read_secret_files(name, cls.options_model.secret_fields, resolved)
         resolved = cls.prepare_settings(name, resolved)
         return parse_options(cls.options_model, resolved, datasource=name, type_name=cls.type_name)
@@ -282,6 +287,27 @@ class Datasource(ABC, Generic[OptionsT]):
     def is_timeout(self, error: BaseException) -> bool:
         """Whether a driver error means "no answer in time". Backends add their own kinds."""
         return is_timeout_error(error)
+
+    def is_authentication_failure(self, error: BaseException) -> bool:
+        """Whether a driver error means "login rejected" (never retried blindly:
+        once, after resolving the credentials again). Backends add their own kinds."""
+        from .retry import is_authentication_failure
+
+        return is_authentication_failure(error)
+
+    def is_transient_failure(self, error: BaseException) -> bool:
+        """Whether a failed connect may succeed when tried again (refused,
+        unreachable, starting up), so ``connect_retries`` applies."""
+        from .retry import is_transient_failure
+
+        return is_transient_failure(error)
+
+    def refresh_credentials(self) -> bool:
+        """Resolve every rotating secret again (re-read files, re-run
+        ``password_command``, new tokens); whether there was any."""
+        from .credentials import refresh_all, rotating_secrets
+
+        return refresh_all(rotating_secrets(self._options))
 
     # ------------------------------------------------------------------ lifecycle
 

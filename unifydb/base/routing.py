@@ -117,15 +117,14 @@ def install_routing(
 def connect_params(
     datasource: SQLDatasource[Any], dialect: Any
 ) -> tuple[list[Any], dict[str, Any]]:
-    """The DBAPI ``connect()`` arguments SQLAlchemy would use for ``datasource``."""
+    """The DBAPI ``connect()`` arguments SQLAlchemy would derive for ``datasource``
+    (before :meth:`~SQLDatasource.connect_arguments` adds the current password
+    and the type's own preparation)."""
     asynchronous = getattr(dialect, "is_async", False)
     url = datasource.async_url() if asynchronous else datasource.url()
     cargs, cparams = dialect.create_connect_args(url)
     arguments = datasource.async_connect_args() if asynchronous else datasource.connect_args()
-    params = {**cparams, **arguments, **datasource.options.connect_args}
-    positional = list(cargs)
-    datasource.prepare_connect(positional, params)
-    return positional, params
+    return list(cargs), {**cparams, **arguments, **datasource.options.connect_args}
 
 
 @dataclass
@@ -215,8 +214,11 @@ class ReplicaRouter:
             return
         primary = self._primary
 
-        async def creator(*args: Any, **kwargs: Any) -> Any:
+        async def creator(*raw_args: Any, **raw_kwargs: Any) -> Any:
             if self.usable(index):
+                args, kwargs = await asyncio.to_thread(
+                    replica.connect_arguments, dialect, raw_args, raw_kwargs
+                )
                 try:
                     connection = await asyncio.wait_for(connect(*args, **kwargs), replica.timeout)
                 except Exception as error:  # unreachable: the primary serves instead
@@ -225,7 +227,9 @@ class ReplicaRouter:
                     record.info[ON_PRIMARY] = False
                     return connection
             record.info[ON_PRIMARY] = True
-            primary_args, primary_params = connect_params(primary, dialect)
+            primary_args, primary_params = await asyncio.to_thread(
+                primary.connect_arguments, dialect, *connect_params(primary, dialect)
+            )
             try:
                 return await asyncio.wait_for(
                     connect(*primary_args, **primary_params), primary.timeout

@@ -3,12 +3,18 @@ other ``<secret>_file`` twin (Docker and Kubernetes secrets)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from unifydb.errors import ConfigurationError
-from unifydb.options import NUL_MESSAGE
+from unifydb.options import NUL_MESSAGE, RotatingSecret
+
+from .sources import CachedSource
+
+_log = logging.getLogger("unifydb.credentials")
 
 #: a secret file larger than this is not a secret file
 SECRET_FILE_LIMIT = 64 * 1024
@@ -17,7 +23,9 @@ SECRET_FILE_LIMIT = 64 * 1024
 def read_secret_files(
     name: str, secret_fields: Iterable[str], data: dict[str, Any]
 ) -> dict[str, Any]:
-    """``data`` with each ``<secret>_file`` key replaced by the secret read from the file.
+    """``data`` with each ``<secret>_file`` key replaced by the secret read from the
+    file: a :class:`~unifydb.options.RotatingSecret` that reads the file again
+    whenever it changed (read once here, so a missing file is reported at once).
 
     A trailing newline (files written by editors and ``echo`` end in one) and a
     leading byte-order mark are not part of the secret; an empty file, a NUL
@@ -36,7 +44,9 @@ def read_secret_files(
                 key=file_key,
                 fix=f"keep only one of {secret!r} and {file_key!r}",
             )
-        data[secret] = read_secret(path, name=name, secret=secret, key=file_key)
+        source = FileSource(path, datasource=name, secret=secret)
+        source.current()
+        data[secret] = RotatingSecret(source)
     return data
 
 
@@ -83,3 +93,46 @@ def read_small_text(path: Path) -> tuple[str | None, str]:
         return raw.decode("utf-8"), ""
     except UnicodeDecodeError:
         return None, "not UTF-8"
+
+
+class FileSource(CachedSource):
+    """A secret file, re-read when its mtime, size or inode changed.
+
+    A file that cannot be read just then (an editor halfway through writing it,
+    a Kubernetes volume swapping its symlink) keeps the previous value in use;
+    the next connection looks again.
+    """
+
+    def __init__(self, path: Path, *, datasource: str, secret: str) -> None:
+        super().__init__(datasource)
+        self.path = path
+        self.secret = secret
+        self.key = f"{secret}_file"
+        self._signature: tuple[int, int, int] | None = None
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            info = os.stat(self.path)
+        except (OSError, ValueError):
+            return None
+        return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+    def _changed(self) -> bool:
+        return self._stat() != self._signature
+
+    def _resolve(self, force: bool) -> tuple[str, float]:
+        signature = self._stat()
+        try:
+            value = read_secret(self.path, name=self.datasource, secret=self.secret, key=self.key)
+        except ConfigurationError:
+            if self._value is None:
+                raise
+            _log.warning(
+                "%s: %s could not be read just now; the previous %s stays in use",
+                self.datasource,
+                self.key,
+                self.secret,
+            )
+            return self._value, float("inf")
+        self._signature = signature
+        return value, float("inf")

@@ -19,7 +19,7 @@ from unifydb.errors import (
     UnifyDBError,
     UnsupportedOperationError,
 )
-from unifydb.options import Options, ServerSQLOptions, SQLOptions
+from unifydb.options import Options, RotatingSecret, ServerSQLOptions, SQLOptions
 from unifydb.redaction import sensitive_values
 from unifydb.status import HealthStatus
 
@@ -125,16 +125,45 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from sqlalchemy.engine import URL
 
         options = self._options
-        password = getattr(options, "password", None)
         return URL.create(
             drivername,
             username=getattr(options, "username", None),
-            password=(password.get_secret_value() if password is not None else None) or None,
+            password=self.url_password(),
             host=getattr(options, "host", None),
             port=getattr(options, "port", None) or self.default_port(),
             database=getattr(options, "database", None),
             query={**self.url_query(), **options.query},
         )
+
+    def url_password(self) -> str | None:
+        """The password the engine's URL holds: a fixed one only. One that can
+        change (a password file, command, token or secret manager) is left out
+        and given to each new connection instead (:meth:`connect_arguments`), so
+        the URL never holds a stale secret."""
+        password = getattr(self._options, "password", None)
+        if password is None or isinstance(password, RotatingSecret):
+            return None
+        return password.get_secret_value() or None
+
+    def rotating_password(self) -> RotatingSecret | None:
+        password = getattr(self._options, "password", None)
+        return password if isinstance(password, RotatingSecret) else None
+
+    def connect_arguments(
+        self, dialect: Any, cargs: Any, cparams: Any
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The DBAPI ``connect()`` arguments of one new connection: SQLAlchemy's,
+        with the current password (when it can change) and :meth:`prepare_connect`."""
+        from .connect import password_argument
+
+        args, params = list(cargs), dict(cparams)
+        secret = self.rotating_password()
+        if secret is not None:
+            key = password_argument(self, dialect)
+            if key is not None:
+                params[key] = secret.get_secret_value()
+        self.prepare_connect(args, params)
+        return args, params
 
     def default_port(self) -> int | None:
         return None
@@ -183,18 +212,27 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def _prepared_connect(
         self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
     ) -> Any:
-        self.prepare_connect(cargs, cparams)
-        return self.timed_connect(lambda: dialect.connect(*cargs, **cparams))
+        if not self._options.connect_retries and self.rotating_password() is None:
+            self.prepare_connect(cargs, cparams)
+            return self.timed_connect(lambda: dialect.connect(*cargs, **cparams))
+        from .retry import with_retries
+
+        def attempt(seconds: float) -> Any:
+            args, params = self.connect_arguments(dialect, cargs, cparams)
+            return dialect.connect(*args, **params)
+
+        return self.timed_connect(lambda: with_retries(self, attempt))
 
     def _connect_with_deadline(
         self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
     ) -> Any:
         from .connect import connect_with_deadline
 
-        self.prepare_connect(cargs, cparams)
         if self._serving is not None:
             router, index = self._serving
-            return router.connect(index, dialect, connection_record, cargs, cparams)
+            return self.timed_connect(
+                lambda: router.connect(index, dialect, connection_record, cargs, cparams)
+            )
         return self.timed_connect(lambda: connect_with_deadline(self, dialect, cargs, cparams))
 
     def sql_error(
@@ -303,11 +341,16 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     ) -> Any:
         from .connect import bound_async_connect
 
-        self.prepare_connect(cargs, cparams)
         if self._serving is not None:
             router, index = self._serving
             router.async_connect(index, dialect, connection_record, cparams)
-        bound_async_connect(self, cparams)
+            return None  # SQLAlchemy connects through the router's creator
+        if not bound_async_connect(self, dialect, cparams):
+            # no creator of ours (a local database): SQLAlchemy connects with these
+            args, params = self.connect_arguments(dialect, cargs, cparams)
+            cargs[:] = args
+            cparams.clear()
+            cparams.update(params)
         return None  # SQLAlchemy connects, through the bounded creator
 
     # ------------------------------------------------------------------ migrations

@@ -1,4 +1,4 @@
-"""The ``unifydb`` command: list, show and check datasources, and run migrations.
+"""The ``unifydb`` command: list, show, check and wait for datasources, and run migrations.
 
 ``main`` is the click group (embed it as any click command); ``run`` is the
 console script around it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import datasources, migrate, serve  # noqa: F401 - registers the subcommands on main
+from . import datasources, migrate, serve, wait  # noqa: F401 - registers the subcommands on main
 from .app import failure_line, main, session
 
 __all__ = ["failure_line", "main", "run"]

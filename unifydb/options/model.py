@@ -75,6 +75,69 @@ class Secret:
     def __reduce__(self) -> tuple[Any, ...]:
         return (Secret, (self._value,))
 
+    def known_values(self) -> list[str]:
+        """Every value of this secret seen so far, for scrubbing messages (never resolves)."""
+        return [self._value] if self._value else []
+
+
+class SecretSource(typing.Protocol):
+    """Where a :class:`RotatingSecret` gets its value: a watched file, a command, a
+    token provider, a secret manager."""
+
+    def current(self) -> str:
+        """The value to use now (cached while still valid)."""
+
+    def refresh(self) -> str:
+        """Resolve again, whatever the cache says (after an authentication failure)."""
+
+    def known(self) -> list[str]:
+        """Every value seen so far (for scrubbing), without resolving anything."""
+
+    def stale(self) -> bool:
+        """Whether :meth:`current` would resolve again (a cheap check)."""
+
+
+class RotatingSecret(Secret):
+    """A secret whose value may change while the process runs: each new connection
+    asks its source, which re-reads a changed file, re-runs a command once its
+    value is older than ``credential_ttl``, or renews a token before it expires."""
+
+    __slots__ = ("derived_from", "source")
+
+    def __init__(self, source: SecretSource, derived_from: str | None = None) -> None:
+        super().__init__("")
+        self.source = source
+        #: the key this secret was made from (``password_command``, ``auth``), if any:
+        #: such a secret is rebuilt from that key, never counted as given itself
+        self.derived_from = derived_from
+
+    def get_secret_value(self) -> str:
+        return self.source.current()
+
+    def refresh(self) -> str:
+        return self.source.refresh()
+
+    def known_values(self) -> list[str]:
+        return self.source.known()
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RotatingSecret) and other.source is self.source
+
+    def __hash__(self) -> int:
+        return id(self.source)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RotatingSecret, (self.source, self.derived_from))
+
 
 class OptionError(ValueError):
     """Raised by a check across keys (``__post_init__``) or a preparer; ``key``
@@ -92,6 +155,15 @@ def split_list(value: Any) -> Any:
     return value
 
 
+def split_command(value: Any) -> Any:
+    """A preparer: "vault read -field=pw db" -> ["vault", "read", "-field=pw", "db"]."""
+    if isinstance(value, str):
+        import shlex
+
+        return shlex.split(value)
+    return value
+
+
 class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Keys every datasource type accepts."""
 
@@ -99,11 +171,45 @@ class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     timeout: Annotated[Seconds, doc("Seconds that bound connecting and health checks.")] = (
         DEFAULT_TIMEOUT
     )
+    password_command: Annotated[
+        list[str] | None,
+        doc(
+            "A command (a list, or one string split like a shell) whose output is the "
+            "password, run when a new connection needs it; reused for credential_ttl."
+        ),
+    ] = None
+    auth: Annotated[
+        str | dict[str, Any] | None,
+        doc(
+            "A token provider instead of a password: 'aws_rds_iam', 'azure_entra', a "
+            "unifydb.credentials plugin, or a table {provider = '...', ...options}."
+        ),
+    ] = None
+    credential_ttl: Annotated[
+        Seconds,
+        doc("Seconds a password from password_command or a ${secret:...} value is reused."),
+    ] = 300.0
+    connect_retries: Annotated[
+        Annotated[int, Meta(ge=0, le=100)],
+        doc(
+            "Retries of a connect that failed for a transient reason (refused, "
+            "unreachable, starting up); never for a rejected login."
+        ),
+    ] = 0
+    retry_backoff: Annotated[
+        Annotated[float, Meta(gt=0, le=60)],
+        doc(
+            "Seconds before the first retry, doubled each time, with jitter; all "
+            "attempts together stay within timeout."
+        ),
+    ] = 0.5
 
     #: keys whose values are secrets; each also has a ``<key>_file`` twin
     secret_fields: ClassVar[tuple[str, ...]] = ()
     #: key -> function run on the raw value before validation
-    preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+    preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "password_command": split_command,
+    }
     #: other names a key is also known by (another project's settings) -> the key
     aliases: ClassVar[Mapping[str, str]] = {}
     #: keys that belong to the application, not to unifydb: kept, unvalidated,
@@ -233,9 +339,10 @@ def secret_strings(options: Options) -> list[str]:
     values: list[str] = []
     for name in options.secret_fields:
         value = getattr(options, name, None)
-        if isinstance(value, Secret) and value.get_secret_value():
-            values.append(value.get_secret_value())
-            values.extend(url_passwords(value.get_secret_value()))
+        if isinstance(value, Secret):
+            for text in value.known_values():
+                values.append(text)
+                values.extend(url_passwords(text))
     return values
 
 

@@ -14,7 +14,7 @@ import msgspec
 from unifydb.errors import ConfigurationError
 from unifydb.settings import EnvText
 
-from .model import OptionField, Options, OptionsT, Secret, decode, members
+from .model import OptionField, Options, OptionsT, RotatingSecret, Secret, decode, members
 from .wording import problem_at, scrub, unknown_keys, validation_problem
 
 #: keys holding URLs, whose percent-escapes ("%00") decode to what a driver sees
@@ -51,6 +51,7 @@ def parse_options(
     unknown = [key for key in data if key not in fields]
     if unknown:
         raise unknown_keys(model, unknown, datasource=datasource, type_name=type_name)
+    _check_credential_keys(fields, data, datasource=datasource, type_name=type_name)
     prepared: dict[str, Any] = {}
     problem: ConfigurationError | None = None
     for key, value in data.items():
@@ -70,6 +71,39 @@ def parse_options(
     # raised outside the except blocks: the original error (whose text may quote a
     # value) is not kept as __context__
     raise problem
+
+
+#: keys that each give the password a different way; at most one may be set
+_PASSWORD_SOURCES = ("password", "password_command", "auth")
+
+
+def _check_credential_keys(
+    fields: Mapping[str, OptionField], data: Mapping[str, Any], *, datasource: str, type_name: str
+) -> None:
+    """``password_command`` and ``auth`` stand for the password: the type must have
+    one, and only one way of giving it may be used."""
+    given = [key for key in _PASSWORD_SOURCES if data.get(key) not in (None, "", [], {})]
+    password = data.get("password")
+    if isinstance(password, RotatingSecret) and password.derived_from is not None:
+        given.remove("password")  # made from password_command or auth (a replica inherits it)
+    if "password" not in fields:
+        for key in given:
+            raise ConfigurationError(
+                f"type {type_name!r} has no password, so {key!r} has nothing to provide",
+                datasource=datasource,
+                key=key,
+                fix=f"remove {key!r} (see the README's keys of {type_name})",
+            )
+    if len(given) > 1:
+        first, second = given[:2]
+        raise ConfigurationError(
+            f"both {first!r} and {second!r} give the password",
+            datasource=datasource,
+            key=second,
+            fix=f"keep only one of {first!r} (or {first}_file) and {second!r}"
+            if first == "password"
+            else f"keep only one of {first!r} and {second!r}",
+        )
 
 
 def _apply_aliases(
@@ -234,6 +268,8 @@ def env_scalar(text: str) -> Any:
 
 def has_nul(value: Any, *, decode_percent: bool = False) -> bool:
     """Whether a NUL character is anywhere in ``value`` (keys of tables included)."""
+    if isinstance(value, RotatingSecret):
+        return False  # its source checks every value it reads
     if isinstance(value, Secret):
         value = value.get_secret_value()
     if isinstance(value, str):

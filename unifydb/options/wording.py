@@ -137,7 +137,7 @@ def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, Secret):
-        yield value.get_secret_value()
+        yield from value.known_values()
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _strings(item)

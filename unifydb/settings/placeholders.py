@@ -1,16 +1,20 @@
-"""``${VAR}`` and ``${VAR:-default}`` placeholders.
+"""``${VAR}``, ``${VAR:-default}`` and ``${secret:PROVIDER:PATH#KEY}`` placeholders.
 
 They are *not* resolved when settings are read: they resolve when a datasource
 is first used (:func:`resolve_placeholders`), so an unset variable of an
-unused datasource is no error.
+unused datasource is no error. Secret-manager references
+(:mod:`unifydb.settings.secret_refs`) resolve only when a caller passes
+``secrets``; otherwise they are kept as written.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from .secret_refs import SECRET_REFERENCE
 
 # ${VAR} or ${VAR:-default}; $${...} is a literal "${...}". The default may not
 # hold braces or another placeholder: nesting is refused, not half-expanded.
@@ -36,10 +40,14 @@ def check_placeholders(text: str) -> None:
             position = match.end() if match is not None else opening.end()
             continue
         if match is None:
+            reference = SECRET_REFERENCE.match(text, opening.start())
+            if reference is not None:
+                position = reference.end()
+                continue
             raise PlaceholderError(
-                "holds a malformed placeholder: write ${NAME} or ${NAME:-default} (NAME of "
-                "letters, digits and '_'; a default without braces, so no nesting), or $${ "
-                "for a literal '${'"
+                "holds a malformed placeholder: write ${NAME}, ${NAME:-default} (NAME of "
+                "letters, digits and '_'; a default without braces, so no nesting) or "
+                "${secret:PROVIDER:PATH#KEY}, or $${ for a literal '${'"
             )
         position = match.end()
 
@@ -116,7 +124,9 @@ def unresolved_variables(
 
 
 def resolve_placeholders(
-    value: Any, environ: Mapping[str, str] | None = None
+    value: Any,
+    environ: Mapping[str, str] | None = None,
+    secrets: Callable[[str], str] | None = None,
 ) -> tuple[Any, list[str]]:
     """Substitute placeholders everywhere inside ``value``.
 
@@ -125,7 +135,8 @@ def resolve_placeholders(
     ``${VAR:-default}`` takes the default when VAR is unset or empty, as in a
     POSIX shell. Substituted text is never expanded again, so a variable whose
     value is itself a placeholder is refused, as is a malformed placeholder
-    (:class:`PlaceholderError`).
+    (:class:`PlaceholderError`). ``secrets(text)`` substitutes the secret-manager
+    references of a string, once its variables are; without it they stay.
     """
     env = os.environ if environ is None else environ
     missing: list[str] = []
@@ -153,7 +164,10 @@ def resolve_placeholders(
             if "${" not in item:
                 return item
             check_placeholders(item)
-            return _PLACEHOLDER.sub(substitute, item)
+            text = _PLACEHOLDER.sub(substitute, item)
+            if secrets is not None and SECRET_REFERENCE.search(text):
+                return secrets(text)
+            return text
         if isinstance(item, Mapping):
             return {key: walk(sub) for key, sub in item.items()}
         if isinstance(item, (list, tuple)):

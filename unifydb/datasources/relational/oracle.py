@@ -69,14 +69,13 @@ class OracleDatasource(SQLDatasource[OracleOptions]):
         from sqlalchemy.engine import URL
 
         options = self.options
-        password = options.password.get_secret_value() if options.password else None
         query = dict(options.query)
         if options.service_name:
             query["service_name"] = options.service_name
         return URL.create(
             drivername,
             username=options.username,
-            password=password or None,
+            password=self.url_password(),
             host=None if options.dsn else options.host,
             port=None if options.dsn else options.port,
             database=options.sid or options.database,

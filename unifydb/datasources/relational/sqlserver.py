@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from typing import Annotated, Any, Literal
 
 from unifydb.base import SQLDatasource
@@ -18,6 +19,8 @@ from unifydb.errors import DriverNotInstalledError
 from unifydb.options import OptionError, Port, ServerSQLOptions, doc
 
 DEFAULT_ODBC_DRIVER = "ODBC Driver 18 for SQL Server"
+#: the ODBC connection attribute that takes an Entra ID access token
+_SQL_COPT_SS_ACCESS_TOKEN = 1256
 
 
 class SQLServerOptions(ServerSQLOptions, kw_only=True, frozen=True):
@@ -100,10 +103,13 @@ class SQLServerDatasource(SQLDatasource[SQLServerOptions]):
             parts.append(f"Server={_quoted(server)}")
             if options.database:
                 parts.append(f"Database={_quoted(options.database)}")
-        if options.username:
+        if self.uses_access_token():
+            pass  # the token goes in attrs_before (prepare_connect), not in the string
+        elif options.username:
             parts.append(f"UID={_quoted(options.username)}")
-            if options.password is not None and options.password.get_secret_value():
-                parts.append(f"PWD={_quoted(options.password.get_secret_value())}")
+            password = options.password.get_secret_value() if options.password else ""
+            if password:
+                parts.append(f"PWD={_quoted(password)}")
         else:
             parts.append("Trusted_Connection=Yes")
         for key, value in self.url_query().items():
@@ -111,9 +117,20 @@ class SQLServerDatasource(SQLDatasource[SQLServerOptions]):
                 parts.append(f"{key}={_quoted(value)}")
         return ";".join(parts)
 
+    def uses_access_token(self) -> bool:
+        """``auth = "azure_entra"`` over ODBC: the token is an access token
+        (SQL_COPT_SS_ACCESS_TOKEN), not a password."""
+        return not self.uses_pymssql and self.options.auth is not None
+
     def prepare_connect(self, cargs: list[Any], cparams: dict[str, Any]) -> None:
         if self.uses_pymssql:
             return
+        if self.uses_access_token() and self.options.password is not None:
+            token = self.options.password.get_secret_value().encode("utf-16-le")
+            # SQL_COPT_SS_ACCESS_TOKEN: the token's length, then the token, UTF-16-LE
+            cparams["attrs_before"] = {
+                _SQL_COPT_SS_ACCESS_TOKEN: struct.pack(f"<I{len(token)}s", len(token), token)
+            }
         if "dsn" in cparams:  # aioodbc takes the connection string as a keyword
             cparams["dsn"] = self.odbc_connection_string()
             # aioodbc runs pyodbc in an executor; in asyncio's default one, a connect

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from unifydb.base import ClientDatasource
 from unifydb.errors import ConfigurationError, DatasourceConnectionError, DatasourceTimeoutError
+from unifydb.options import RotatingSecret
 from unifydb.status import HealthStatus, NodeStatus
 
 from .options import CassandraOptions
@@ -67,7 +68,9 @@ class CassandraDatasource(ClientDatasource[CassandraOptions]):
         }
         if options.protocol_version is not None:
             kwargs["protocol_version"] = options.protocol_version
-        if options.username is not None:
+        if options.username is not None and isinstance(options.password, RotatingSecret):
+            kwargs["auth_provider"] = _rotating_auth_provider(options.username, options.password)
+        elif options.username is not None:
             password = options.password.get_secret_value() if options.password else ""
             kwargs["auth_provider"] = PlainTextAuthProvider(
                 username=options.username, password=password
@@ -263,3 +266,15 @@ def _reasons(error: BaseException) -> str:
     if isinstance(error.errors, (list, tuple)) and error.errors:
         return f"{message} (hosts: {', '.join(str(host) for host in error.errors)})"
     return message
+
+
+def _rotating_auth_provider(username: str, password: RotatingSecret) -> Any:
+    """The driver's own hook: each new connection asks for the current password
+    (a changed password file, a command's fresh output, a new token)."""
+    from cassandra.auth import PlainTextAuthenticator, PlainTextAuthProvider
+
+    class RotatingAuthProvider(PlainTextAuthProvider):  # type: ignore[misc]
+        def new_authenticator(self, host: Any) -> Any:
+            return PlainTextAuthenticator(username, password.get_secret_value())
+
+    return RotatingAuthProvider(username=username, password="")
