@@ -125,6 +125,14 @@ def _statements(dialect: str, connection: Any) -> tuple[Any, Any]:
     raise NotImplementedError(f"no migration lock for the {dialect} dialect")
 
 
+def lock_path(database: str) -> Path:
+    """The lock file of a database file: in the temporary folder, keyed by the
+    database's real path, so nothing is left beside the database and every
+    process migrating it meets the same file."""
+    key = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"unifydb-migrate-{key}.lock"
+
+
 @contextlib.contextmanager
 def _file_lock(engine: Engine, *, datasource: str, timeout: float) -> Iterator[None]:
     import fcntl
@@ -133,10 +141,7 @@ def _file_lock(engine: Engine, *, datasource: str, timeout: float) -> Iterator[N
     if not database or database.startswith(":memory:") or database.startswith("md:"):
         yield  # an in-memory database is this process's alone
         return
-    # in the temporary folder, keyed by the database's real path: nothing is left
-    # beside the database, and every process migrating it meets the same file
-    key = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:24]
-    path = Path(tempfile.gettempdir()) / f"unifydb-migrate-{key}.lock"
+    path = lock_path(database)
     with path.open("a") as handle:
         deadline = time.monotonic() + timeout
         while True:

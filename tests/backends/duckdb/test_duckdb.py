@@ -185,13 +185,14 @@ def test_alembic_runs_on_duckdb(tmp_path: Path) -> None:
     from sqlalchemy import Column, Integer, Sequence, String
 
     import unifydb.migrations.dialects  # noqa: F401
-    from unifydb.migrations.locks import migration_lock
+    from unifydb.migrations.locks import lock_path, migration_lock
 
     path = tmp_path / "m.duckdb"
     with opened(build("duckdb", database=str(path))) as datasource:
         engine = datasource.get_engine()
         with migration_lock(engine, datasource="db", timeout=1):
-            assert (tmp_path / "m.duckdb.migrate-lock").exists()
+            assert lock_path(str(path)).exists()
+            assert not list(tmp_path.glob("*lock*"))  # nothing beside the database
             with engine.begin() as connection:
                 operations = Operations(MigrationContext.configure(connection))
                 operations.execute("CREATE SEQUENCE items_id")
