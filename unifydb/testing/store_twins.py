@@ -235,8 +235,10 @@ class MilvusTwin(ServerStoreTwin):
 
     def drop(self) -> None:
         if self.lite:
-            for path in (self.path, self.path.with_name(f".{self.path.name}.lock")):
-                path.unlink(missing_ok=True)
+            # Milvus Lite keeps a folder under the .db name, and a lock file beside it
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path.unlink(missing_ok=True)
+            self.path.with_name(f".{self.path.name}.lock").unlink(missing_ok=True)
         elif self.database in self.client().list_databases():
             self._drop_database(self.database)
 

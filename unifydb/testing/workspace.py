@@ -234,7 +234,8 @@ class TwinRegistry(Registry):
             self.joined.end()
             self.joined = None
         self.close_all()
-        for name, twin in self._twins.items():
+        made, self._twins = self._twins, {}
+        for name, twin in made.items():
             report = self.reports[name]
             if self.run_options.keep:
                 report.kept = True
