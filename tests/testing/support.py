@@ -4,7 +4,6 @@ leftovers are seen where they would be), and small builders."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from tests.helpers import PG_ADMIN, PG_HOST, PG_PORT, mariadb_admin, pg_admin
 from unifydb.testing.workspace import TwinRegistry

@@ -41,7 +41,7 @@ def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def test_mongodb_twin_is_a_database_dropped_at_the_end(twins: Any, mongo_server: Any) -> None:
     from pymongo import MongoClient
 
-    leftover = f"unifydb_test_200101000000_ffffk1_gw0_events"  # older than any age limit
+    leftover = "unifydb_test_200101000000_ffffk1_gw0_events"  # older than any age limit
     with MongoClient(mongo_server.url()) as client:
         client[leftover]["x"].insert_one({"left": True})
         registry = twins(
@@ -103,7 +103,8 @@ def test_cassandra_twin_is_a_keyspace_with_the_original_replication(
     twins: Any, cassandra_node: Any
 ) -> None:
     cassandra_node.execute(
-        "CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}"
+        "CREATE KEYSPACE shop WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 2}"
     )
     settings = {
         "type": "cassandra",

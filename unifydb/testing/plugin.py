@@ -360,13 +360,15 @@ def _unifydb_marker(request: pytest.FixtureRequest) -> None:
     registry: TwinRegistry = request.getfixturevalue("unifydb_registry")
     declared = _declared(marker)
     for name in declared or ():
+        unreachable = None
         try:
             registry.prepare(name)
         except DatasourceConnectionError as error:
-            message = f"unifydb: datasource {name!r} is unreachable: {error}"
+            unreachable = f"unifydb: datasource {name!r} is unreachable: {error}"
+        if unreachable is not None:  # out of the except block: no chained traceback
             if request.config.stash[_STATE].unreachable() == "skip":
-                pytest.skip(message)
-            pytest.fail(message, pytrace=False)
+                pytest.skip(unreachable)
+            pytest.fail(unreachable, pytrace=False)
     if declared is not None:
         registry.allowed = frozenset(declared)
         request.addfinalizer(lambda: setattr(registry, "allowed", None))
