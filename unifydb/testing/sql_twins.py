@@ -149,7 +149,8 @@ class PostgresTwin(ServerDatabaseTwin):
         # one worker at a time makes, clones or drops the template
         key = int(hashlib.sha1(self.template.encode()).hexdigest()[:15], 16)
         with self.connection() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            with self.context.timed("lock"):
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             try:
                 yield connection
             finally:
