@@ -225,15 +225,13 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     node.config.stash[_STATE].lines.extend(lines)
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    try:
-        return (yield)
-    finally:
-        # async transactions end on the test's event loop, which closes right after
-        registry = item.config.stash[_STATE].registry
-        if registry is not None and registry.joined is not None:
-            registry.joined.end_async()
+    yield
+    # async transactions end on the test's event loop, which closes right after
+    registry = item.config.stash[_STATE].registry
+    if registry is not None and registry.joined is not None:
+        registry.joined.end_async()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

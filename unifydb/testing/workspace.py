@@ -246,8 +246,9 @@ class TwinRegistry(Registry):
                     if twin.supports_template and self.run_options.use_templates:
                         twin.drop_template()
             except Exception as error:  # drop the others, then say what was left
-                report.error = f"not dropped: {self.redact(str(error))}"
-                warn(f"unifydb: the twin of {name!r} was not dropped ({report.where}): {error}")
+                reason = self.redact(f"{type(error).__name__}: {error}")
+                report.error = f"not dropped: {reason}"
+                warn(f"unifydb: the twin of {name!r} was not dropped ({report.where}): {reason}")
             finally:
                 twin.close()
         return list(self.reports.values())
