@@ -79,3 +79,4 @@ done
 
 step "benchmarks (short mode: small counts, so they never rot; figures in docs/benchmarks.md)"
 .venv/bin/python -m bench --short
+.venv/bin/python -m bench.testing --rounds 1 --tests 5
