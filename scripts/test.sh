@@ -80,5 +80,12 @@ step "pytest"
 # exit code 5 (no tests collected) fails this script like any other non-zero code
 .venv/bin/python -m pytest "$@"
 
+step "the example application's tests (unifydb's pytest plugin): serially, then in 2 workers"
+for workers in 0 2; do
+    .venv/bin/python -m tests.servers.run ORDERS_MONGO_URL -- \
+        .venv/bin/python -m pytest examples/orders_app -n "$workers"
+done
+
 step "benchmarks (short mode: small counts, so they never rot; figures in docs/benchmarks.md)"
 .venv/bin/python -m bench --short
+.venv/bin/python -m bench.testing --rounds 1 --tests 5

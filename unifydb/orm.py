@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 DATASOURCE_ATTRIBUTE = "__datasource__"
 DATASOURCE_INFO_KEY = "datasource"
+#: a registry with this method, ``(name, *, asynchronous) -> Connection | None``,
+#: makes sessions bind to the connection it returns (the pytest plugin's
+#: registry returns a test's connection, so that sessions join its transaction)
+JOINED_CONNECTION = "joined_connection"
 
 
 class ReadOnlySessionError(UnifyDBError):
@@ -111,6 +115,12 @@ class RoutingSession(Session):
                 "on its table)",
             )
         registry = self.unifydb_registry
+        joined = getattr(registry, JOINED_CONNECTION, None)
+        if joined is not None:
+            # a test's outer transaction (unifydb's pytest plugin): join it
+            connection = joined(name, asynchronous=self.unifydb_async)
+            if connection is not None:
+                return connection  # type: ignore[no-any-return]
         readonly = self.unifydb_readonly
         if readonly or self._routes_reads(name):
             if _is_read(clause, readonly) and name not in self.unifydb_wrote:
