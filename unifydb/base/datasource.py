@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import types
 import typing
 from abc import ABC, abstractmethod
@@ -25,25 +24,23 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from unifydb import telemetry
-from unifydb._deadline import call_with_deadline, checked_timeout
 from unifydb.catalog import BUILTIN, Category, TypeInfo
 from unifydb.drivers import missing_modules
 from unifydb.errors import (
     DatasourceConnectionError,
     DatasourceTimeoutError,
     DriverNotInstalledError,
-    UnifyDBError,
     UnsupportedOperationError,
 )
 from unifydb.options import Options, OptionsT, parse_options
 from unifydb.redaction import redact
 from unifydb.settings import URL_FIELDS
-from unifydb.status import HealthStatus, status_from_error
+from unifydb.status import HealthStatus
 from unifydb.telemetry import DatasourceMetrics
 
 from .drivers import driver_missing, import_driver
 from .ingest import resolve_entry, split_application_keys
+from .retirement import Retirement
 from .secret_files import read_secret_files
 from .secrets import is_timeout_error, option_secrets
 
@@ -65,7 +62,7 @@ BUILD_LOCK = threading.RLock()
 probe_limit = threading.local()
 
 
-class Datasource(ABC, Generic[OptionsT]):
+class Datasource(Retirement, ABC, Generic[OptionsT]):
     """One named datasource: its validated options and, once asked for, its client."""
 
     #: the ``type`` this implementation answers to
@@ -258,31 +255,18 @@ class Datasource(ABC, Generic[OptionsT]):
         return redact(text, self.secrets())
 
     def connection_error(self, action: str, error: BaseException) -> DatasourceConnectionError:
-        """A unifydb error for a driver failure, scrubbed of secrets.
+        """A unifydb error for a driver failure, scrubbed of secrets; a driver's
+        own timeout becomes :class:`DatasourceTimeoutError` (health status "timeout")."""
+        from .checking import connection_error
 
-        A driver's own timeout becomes :class:`DatasourceTimeoutError`, so it is
-        reported like unifydb's deadline (health status "timeout").
-        """
-        if self.is_timeout(error):
-            return self.timeout_error(action, error)
-        message = self.redact(f"{action} failed: {type(error).__name__}: {error}".strip())
-        return DatasourceConnectionError(
-            message,
-            datasource=self._name,
-            fix="check host, port, credentials and that the server is running",
-        )
+        return connection_error(self, action, error)
 
     def timeout_error(
         self, action: str, error: BaseException | None = None
     ) -> DatasourceTimeoutError:
-        cause = f" ({type(error).__name__})" if error is not None else ""
-        return DatasourceTimeoutError(
-            self.redact(f"{action} did not finish within {self.timeout:g} s{cause}"),
-            datasource=self._name,
-            key="timeout",
-            fix="check that the server is reachable and answering, "
-            "or raise this datasource's 'timeout' setting",
-        )
+        from .checking import timeout_error
+
+        return timeout_error(self, action, error)
 
     def is_timeout(self, error: BaseException) -> bool:
         """Whether a driver error means "no answer in time". Backends add their own kinds."""
@@ -360,46 +344,9 @@ class Datasource(ABC, Generic[OptionsT]):
         Never raises for an unhealthy server: the status says what happened, and
         ``status.raise_for_status()`` raises the unifydb error behind it.
         """
-        with telemetry.span("unifydb.health_check", datasource=self._name, type=self.type_name):
-            status = self._health_check(timeout)
-        self.metrics.record_health(status.status, status.latency_ms)
-        current = telemetry.observer()
-        if current is not None:
-            seconds = (status.latency_ms or 0.0) / 1000
-            current.checked(self._name, self.type_name, status.status, seconds)
-        return status
+        from .checking import run_health_check
 
-    def _health_check(self, timeout: float | None) -> HealthStatus:
-        checked = checked_timeout(timeout, datasource=self._name)
-        limit = self.timeout if checked is None else checked
-        started = time.perf_counter()
-        try:
-            self.initialize()
-            version = call_with_deadline(
-                lambda: self._probe_within(limit),
-                limit,
-                datasource=self._name,
-                action="health check",
-                interrupt=self._interrupt_probe,
-            )
-        except UnifyDBError as error:
-            return self._failed_status(error, started)
-        except Exception as error:  # a driver's own exception types vary per backend
-            return self._failed_status(self.connection_error("health check", error), started)
-        return HealthStatus(
-            name=self._name,
-            type=self.type_name,
-            status="ok",
-            latency_ms=(time.perf_counter() - started) * 1000,
-            server_version=version,
-            detail=self.target(),
-        )
-
-    def _failed_status(self, error: UnifyDBError, started: float) -> HealthStatus:
-        self._logger.debug("health check of %s failed: %s", self._name, error)
-        return status_from_error(
-            self._name, self.type_name, error, (time.perf_counter() - started) * 1000
-        )
+        return run_health_check(self, timeout)
 
     @abstractmethod
     def _probe(self, timeout: float) -> str | None:
@@ -433,54 +380,9 @@ class Datasource(ABC, Generic[OptionsT]):
 
     def timed_connect(self, connect: Callable[[], T]) -> T:
         """``connect()``, counted in :attr:`metrics` (and traced when instrumented)."""
-        started = time.perf_counter()
-        with telemetry.span("unifydb.connect", datasource=self._name, type=self.type_name):
-            try:
-                connection = connect()
-            except BaseException as error:
-                seconds = time.perf_counter() - started
-                telemetry.connected(self.metrics, self._name, self.type_name, seconds, error)
-                raise
-        seconds = time.perf_counter() - started
-        telemetry.connected(self.metrics, self._name, self.type_name, seconds, None)
-        return connection
+        from .checking import timed_connect
 
-    # ------------------------------------------------------------------ retirement
-
-    @property
-    def retired(self) -> bool:
-        """Removed or replaced at runtime (see :meth:`retire`)."""
-        return self._retired
-
-    def retire(self) -> None:
-        """Hand out nothing new from now on: no engine, client or pooled
-        connection; what is in use keeps working until it is returned. The
-        registry closes the datasource once :meth:`in_use` says nothing is
-        (or its drain timeout passes)."""
-        with self._lock:
-            self._retired = True
-            self._refuse_new_work()
-
-    def _refuse_new_work(self) -> None:
-        """Hook: make the existing engines or clients refuse new work."""
-
-    def pools(self) -> list[Any]:
-        """The connection pools built so far (SQL datasources have them)."""
-        return []
-
-    def in_use(self) -> bool | None:
-        """Whether connections are checked out right now; None when the driver
-        cannot tell (a client type), so a drain waits its whole timeout."""
-        return None
-
-    def removed_error(self) -> UnifyDBError:
-        from unifydb.errors import DatasourceRemovedError
-
-        return DatasourceRemovedError(
-            "was removed or replaced at runtime and hands out no new connections",
-            datasource=self._name,
-            fix="ask the registry again (registry.get_engine(name)) for its replacement",
-        )
+        return timed_connect(self, connect)
 
     def after_fork(self) -> None:
         """Hook: called in a child process after ``os.fork()``."""

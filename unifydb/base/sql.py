@@ -85,6 +85,21 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         if self._router is not None:
             require_lag_measure(self)
 
+    @property
+    def router(self) -> ReplicaRouter | None:
+        """The replica router of a primary with replicas."""
+        return self._router
+
+    @property
+    def serving(self) -> tuple[ReplicaRouter, int] | None:
+        """(the primary's router, this replica's index) of a replica's datasource."""
+        return self._serving
+
+    @property
+    def sockets(self) -> SocketTracker:
+        """The sockets of connections in use, so a stuck call can be interrupted."""
+        return self._sockets
+
     # ------------------------------------------------------------------ settings
 
     @classmethod
@@ -209,32 +224,6 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     def prepare_connect(self, cargs: list[Any], cparams: dict[str, Any]) -> None:
         """Hook: adjust the DBAPI connect() arguments SQLAlchemy derived from the URL."""
 
-    def _prepared_connect(
-        self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
-    ) -> Any:
-        if not self._options.connect_retries and self.rotating_password() is None:
-            self.prepare_connect(cargs, cparams)
-            return self.timed_connect(lambda: dialect.connect(*cargs, **cparams))
-        from .retry import with_retries
-
-        def attempt(seconds: float) -> Any:
-            args, params = self.connect_arguments(dialect, cargs, cparams)
-            return dialect.connect(*args, **params)
-
-        return self.timed_connect(lambda: with_retries(self, attempt))
-
-    def _connect_with_deadline(
-        self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
-    ) -> Any:
-        from .connect import connect_with_deadline
-
-        if self._serving is not None:
-            router, index = self._serving
-            return self.timed_connect(
-                lambda: router.connect(index, dialect, connection_record, cargs, cparams)
-            )
-        return self.timed_connect(lambda: connect_with_deadline(self, dialect, cargs, cparams))
-
     def sql_error(
         self,
         action: str,
@@ -258,43 +247,12 @@ class SQLDatasource(Datasource[SQLOptionsT]):
 
         return connection_failure(self, context)
 
-    def _track_pings(self, engine: Engine) -> None:
-        # pool_pre_ping pings a pooled connection before handing it out; against a
-        # server that stopped answering that ping blocks, so it is tracked too
-        dialect = engine.dialect
-        ping = dialect.do_ping
-
-        def tracked_ping(dbapi_connection: Any) -> bool:
-            return bool(self._sockets.call(dbapi_connection, ping, dbapi_connection))
-
-        dialect.do_ping = tracked_ping  # type: ignore[method-assign]
-
     def socket_fd(self, dbapi_connection: Any) -> int | None:
         """The connection's socket file descriptor, where the driver exposes it."""
         return fileno_of(dbapi_connection)
 
     def configure_engine(self, engine: Engine) -> None:
         """Hook: add event listeners (SQLite pragmas, session settings)."""
-
-    def _configure_connections(self, engine: Engine) -> None:
-        from sqlalchemy import event
-
-        from .pooling import install_pool_policies
-
-        install_pool_policies(engine, self._options)
-        self._install_routing(engine)
-        milliseconds = self._options.statement_timeout
-        if milliseconds is not None:
-
-            def limit_statements(dbapi_connection: Any, record: Any) -> None:
-                self.apply_statement_timeout(dbapi_connection, milliseconds)
-
-            event.listen(engine, "connect", limit_statements)
-
-    def _install_routing(self, engine: Engine) -> None:
-        from .routing import install_routing
-
-        install_routing(engine, self._router, self._serving)
 
     def apply_statement_timeout(self, dbapi_connection: Any, milliseconds: int) -> None:
         """Hook: limit every statement on this new connection to ``milliseconds``
@@ -335,23 +293,6 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         from .sql_engines import create_async_engine_for
 
         return create_async_engine_for(self)
-
-    def _async_connect_with_deadline(
-        self, dialect: Any, connection_record: Any, cargs: Any, cparams: Any
-    ) -> Any:
-        from .connect import bound_async_connect
-
-        if self._serving is not None:
-            router, index = self._serving
-            router.async_connect(index, dialect, connection_record, cparams)
-            return None  # SQLAlchemy connects through the router's creator
-        if not bound_async_connect(self, dialect, cparams):
-            # no creator of ours (a local database): SQLAlchemy connects with these
-            args, params = self.connect_arguments(dialect, cargs, cparams)
-            cargs[:] = args
-            cparams.clear()
-            cparams.update(params)
-        return None  # SQLAlchemy connects, through the bounded creator
 
     # ------------------------------------------------------------------ migrations
 
@@ -433,7 +374,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         self._sockets.interrupt(worker)
 
     def _close(self) -> None:
-        from .sql_errors import close_on_checkin
+        from .sql_engines import dispose
 
         if self._router is not None:
             self._router.stop()
@@ -441,14 +382,7 @@ class SQLDatasource(Datasource[SQLOptionsT]):
             replica.close()
         engine, self._engine = self._engine, None
         async_engine, self._async_engine = self._async_engine, None
-        if engine is not None:
-            close_on_checkin(engine.pool)
-            engine.dispose()
-        if async_engine is not None:
-            # an AsyncEngine's pool holds connections bound to an event loop that
-            # may be gone by now; dropping them without awaiting is the safe choice
-            close_on_checkin(async_engine.sync_engine.pool)
-            async_engine.sync_engine.dispose(close=False)
+        dispose(engine, async_engine)
 
     def _engines_built(self) -> list[Engine]:
         """The sync engines this datasource built (an async engine's sync_engine too)."""
@@ -456,23 +390,17 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         return [engine for engine in engines if engine is not None]
 
     def _refuse_new_work(self) -> None:
-        from sqlalchemy import event
+        from .sql_engines import refuse_checkouts
 
-        def refuse(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-            raise self.removed_error()
-
-        for engine in self._engines_built():
-            event.listen(engine.pool, "checkout", refuse)
+        refuse_checkouts(self._engines_built(), self.removed_error)
         for replica in self._replicas.existing():
             replica.retire()
 
     def in_use(self) -> bool | None:
         """Whether any pooled connection is checked out (None: a pool that does not count)."""
-        pools = self.pools() + [pool for r in self._replicas.existing() for pool in r.pools()]
-        answers = [getattr(pool, "checkedout", None) for pool in pools]
-        if any(count is None for count in answers):
-            return None
-        return any(count() for count in answers if count is not None)
+        from .sql_engines import checked_out
+
+        return checked_out(self.pools() + [p for r in self._replicas.existing() for p in r.pools()])
 
     def pools(self) -> list[Any]:
         """The pools of the engines built so far (sync, then the async engine's)."""

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unifydb.drivers import missing_modules
 from unifydb.errors import ConfigurationError
+
+from .sql_listeners import (
+    configure_connections,
+    connect_async,
+    connect_bounded,
+    connect_local,
+    track_pings,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -39,13 +49,11 @@ def create_engine_for(datasource: SQLDatasource[Any]) -> Engine:
             key="engine_options",
             fix="check engine_options (and the pool keys) against sqlalchemy.create_engine()",
         )
-    if datasource.bound_connects():
-        event.listen(engine, "do_connect", datasource._connect_with_deadline)
-    else:
-        event.listen(engine, "do_connect", datasource._prepared_connect)
+    connect = connect_bounded if datasource.bound_connects() else connect_local
+    event.listen(engine, "do_connect", functools.partial(connect, datasource))
     event.listen(engine, "handle_error", datasource._connection_failure)
-    datasource._track_pings(engine)
-    datasource._configure_connections(engine)
+    track_pings(datasource, engine)
+    configure_connections(datasource, engine)
     datasource.configure_engine(engine)
     if datasource.logger.isEnabledFor(logging.DEBUG):
         datasource.logger.debug("created engine for %s", datasource.target())
@@ -69,8 +77,41 @@ def create_async_engine_for(datasource: SQLDatasource[Any]) -> AsyncEngine:
         **datasource.engine_kwargs(),
     )
     sync_engine = engine.sync_engine
-    event.listen(sync_engine, "do_connect", datasource._async_connect_with_deadline)
+    event.listen(sync_engine, "do_connect", functools.partial(connect_async, datasource))
     event.listen(sync_engine, "handle_error", datasource._connection_failure)
-    datasource._configure_connections(sync_engine)
+    configure_connections(datasource, sync_engine)
     datasource.configure_engine(sync_engine)
     return engine
+
+
+def dispose(engine: Engine | None, async_engine: AsyncEngine | None) -> None:
+    """Release both engines' pools; connections checked out are closed when returned."""
+    from .sql_errors import close_on_checkin
+
+    if engine is not None:
+        close_on_checkin(engine.pool)
+        engine.dispose()
+    if async_engine is not None:
+        # an AsyncEngine's pool holds connections bound to an event loop that
+        # may be gone by now; dropping them without awaiting is the safe choice
+        close_on_checkin(async_engine.sync_engine.pool)
+        async_engine.sync_engine.dispose(close=False)
+
+
+def refuse_checkouts(engines: list[Engine], error: Callable[[], BaseException]) -> None:
+    """From now on, every checkout from these engines' pools raises ``error()``."""
+    from sqlalchemy import event
+
+    def refuse(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        raise error()
+
+    for engine in engines:
+        event.listen(engine.pool, "checkout", refuse)
+
+
+def checked_out(pools: list[Any]) -> bool | None:
+    """Whether any of the pools has a connection out (None: one cannot tell)."""
+    counts = [getattr(pool, "checkedout", None) for pool in pools]
+    if any(count is None for count in counts):
+        return None
+    return any(count() for count in counts if count is not None)
