@@ -1,5 +1,5 @@
 """Twins of SQL datasources: a database per run and worker on the same server
-(an Oracle schema), or a temp file for SQLite.
+(an Oracle schema, an Athena schema), or a temp file for SQLite and DuckDB.
 
 Server twins are created and dropped over an autocommit connection of the
 configured account, or of ``admin_url``'s when the ini option names one (the
@@ -295,9 +295,73 @@ class SQLiteTwin(Twin):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         sqlite3.connect(self.path).close()
 
+    #: the files beside the database file that go with it
+    suffixes: ClassVar[tuple[str, ...]] = ("", "-wal", "-shm", "-journal")
+
     def drop(self) -> None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in self.suffixes:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def where(self) -> str:
         return f"file {self.path}"
+
+
+class DuckDBTwin(SQLiteTwin):
+    """DuckDB: a file in the worker's temp folder (also for ``:memory:`` and
+    MotherDuck's ``md:`` databases), opened read-write."""
+
+    suffixes = ("", ".wal")
+
+    def __init__(self, context: TwinContext) -> None:
+        super().__init__(context)
+        database = str(getattr(context.datasource.options, "database", "") or "")
+        original = Path(database.removeprefix("md:")).stem if database else "memory"
+        self.path = context.folder / f"{context.twin_name(original or 'memory')}.duckdb"
+
+    def changes(self) -> dict[str, Any]:
+        return {
+            "database": str(self.path),
+            "create": True,
+            "read_only": False,
+            "access_mode": "automatic",
+            "motherduck_token": None,
+        }
+
+    def create(self) -> None:
+        # duckdb_engine creates the file on first connect; only its folder is needed
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+
+class AthenaTwin(ServerDatabaseTwin):
+    """Athena: a schema (a Glue database) per run and worker in the same catalog,
+    dropped with its tables. The data files tables point at (``LOCATION``) stay
+    in S3: Athena drops only what the catalog says about them."""
+
+    name_limit = 255
+
+    def __init__(self, context: TwinContext) -> None:
+        super().__init__(context)
+        self.original = getattr(context.datasource.options, "schema_name", None) or "default"
+        self.database = context.twin_name(self.original, limit=self.name_limit)
+
+    def changes(self) -> dict[str, Any]:
+        return {"schema_name": self.database}
+
+    def admin(self) -> Datasource[Any]:
+        if self._admin is None:
+            self._admin = self.context.admin()
+        return self._admin
+
+    def create_database(self, connection: Connection, name: str) -> None:
+        # twin names are [a-z0-9_]: no quoting needed, and Athena's DDL quotes with backticks
+        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+
+    def drop_database(self, connection: Connection, name: str) -> None:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}` CASCADE")
+
+    def listed(self, connection: Connection) -> list[str]:
+        rows = connection.exec_driver_sql("SHOW DATABASES LIKE 'unifydb_test_.*'")
+        return [str(row[0]) for row in rows]
+
+    def where(self) -> str:
+        return f"schema {self.database} on {self.server()}"

@@ -252,3 +252,36 @@ class MilvusTwin(ServerStoreTwin):
 
     def where(self) -> str:
         return f"file {self.path}" if self.lite else f"database {self.database} on {self.server()}"
+
+
+class QdrantTwin(Twin):
+    """Qdrant: qdrant-client's local mode in a temp folder. A server has no
+    databases to keep runs apart, so a server datasource's twin is local mode
+    too: the same client API, run in the test process (server-only features,
+    such as gRPC or cluster calls, are not there)."""
+
+    def __init__(self, context: TwinContext) -> None:
+        super().__init__(context)
+        options = context.datasource.options
+        path = getattr(options, "path", None)
+        self.was_server = getattr(options, "mode", "local") == "server"
+        if self.was_server:
+            original = urlsplit(getattr(options, "url", None) or "").hostname or getattr(
+                options, "host", None
+            )
+        else:
+            original = Path(path).name if path and path != ":memory:" else "memory"
+        self.path = context.folder / context.twin_name(original or "qdrant")
+
+    def changes(self) -> dict[str, Any]:
+        return {"path": str(self.path), "url": None, "host": None, "api_key": None}
+
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def drop(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def where(self) -> str:
+        instead = " (local mode, instead of the server)" if self.was_server else ""
+        return f"folder {self.path}{instead}"

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "unifydb.twins"
 
-#: type name -> "module:Twin class"; the types arriving on other branches get one line each
+#: type name -> "module:Twin class", one line per built-in type
 TWINS: dict[str, str] = {
     "postgres": "unifydb.testing.sql_twins:PostgresTwin",
     "supabase": "unifydb.testing.sql_twins:PostgresTwin",
@@ -45,10 +45,13 @@ TWINS: dict[str, str] = {
     "cassandra": "unifydb.testing.store_twins:CassandraTwin",
     "chroma": "unifydb.testing.store_twins:ChromaTwin",
     "milvus": "unifydb.testing.store_twins:MilvusTwin",
-    # "pgvector": "unifydb.testing.sql_twins:PostgresTwin",
-    # "duckdb": a temp file, as SQLiteTwin does (its `database` key)
-    # "qdrant": local mode: a temp folder (its `path` key); a server: a collection prefix
-    # "redis": a separate db number, or a key prefix
+    "pgvector": "unifydb.testing.sql_twins:PostgresTwin",
+    "duckdb": "unifydb.testing.sql_twins:DuckDBTwin",
+    "athena": "unifydb.testing.sql_twins:AthenaTwin",
+    "qdrant": "unifydb.testing.store_twins:QdrantTwin",
+    "redis": "unifydb.testing.service_twins:RedisTwin",
+    "elasticsearch": "unifydb.testing.service_twins:ElasticsearchTwin",
+    "pinecone": "unifydb.testing.service_twins:PineconeTwin",
 }
 
 _registered: dict[str, type[Twin]] = {}

@@ -39,6 +39,8 @@ from unifydb.options import (
     split_list,
 )
 
+#: what Elasticsearch refuses in an index name
+_NOT_IN_INDEX_NAMES = frozenset(' \\/*?"<>|,#:')
 #: the keys ORBIT nests under ``auth:``
 AUTH_KEYS = ("username", "password", "api_key", "password_file", "api_key_file")
 
@@ -86,6 +88,13 @@ class ElasticsearchOptions(Options, kw_only=True, frozen=True):
     client_options: Annotated[
         dict[str, Any], doc("Any other elasticsearch.Elasticsearch keyword.")
     ] = {}
+    index_prefix: Annotated[
+        str,
+        doc(
+            "Put before the application's index names by datasource.index_name(name); the "
+            "pytest plugin's twin sets it per run (lower case, no '*', ',' or spaces)."
+        ),
+    ] = ""
 
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "api_key", "url")
     preparers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"nodes": split_list}
@@ -105,6 +114,13 @@ class ElasticsearchOptions(Options, kw_only=True, frozen=True):
             raise OptionError("give either api_key or username and password, not both", "api_key")
         if self.password is not None and not self.username:
             raise OptionError("needs username as well", "password")
+        if self.index_prefix != self.index_prefix.lower() or any(
+            character in self.index_prefix for character in _NOT_IN_INDEX_NAMES
+        ):
+            raise OptionError(
+                'must be lower case, without spaces or any of \\ / * ? " < > | , #',
+                "index_prefix",
+            )
 
 
 class ElasticsearchDatasource(ClientDatasource[ElasticsearchOptions]):
@@ -146,6 +162,11 @@ class ElasticsearchDatasource(ClientDatasource[ElasticsearchOptions]):
         if parts.password:
             from_url["password"] = unquote(parts.password)
         return {**from_url, **data}
+
+    def index_name(self, name: str) -> str:
+        """The application's index ``name`` with ``index_prefix`` before it: name
+        indexes through this, and a test run's twin keeps its indexes apart."""
+        return f"{self.options.index_prefix}{name}"
 
     def client_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``elasticsearch.Elasticsearch``."""
