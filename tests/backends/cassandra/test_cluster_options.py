@@ -77,6 +77,8 @@ def test_cluster_policies_from_settings() -> None:
         ({"reconnection_delay": 5, "reconnection_max_delay": 1}, "reconnection_max_delay"),
         ({"speculative_executions": 0}, "speculative_executions"),
         ({"consistency": "MOST"}, "consistency"),
+        ({"consistency": 0}, "consistency"),
+        ({"consistency": 4}, "consistency"),
     ],
 )
 def test_bad_cluster_settings_name_the_key(options: dict[str, object], key: str) -> None:

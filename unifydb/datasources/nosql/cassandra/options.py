@@ -16,6 +16,9 @@ CONSISTENCY_LEVELS = (
 
 
 def _consistency(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # the driver's numbers (ConsistencyLevel.ONE == 1) would pass as the string "1"
+        raise ValueError("must be a level name such as LOCAL_QUORUM, not a number")
     if not isinstance(value, str):
         return value
     level = value.upper()
