@@ -30,6 +30,7 @@ from .model import (
     SecretSource,
     doc,
     members,
+    number_as_text,
     secret_strings,
     split_list,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "env_scalar",
     "has_nul",
     "members",
+    "number_as_text",
     "parse_options",
     "secret_strings",
     "split_list",

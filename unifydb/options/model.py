@@ -148,6 +148,14 @@ class OptionError(ValueError):
         self.key = key
 
 
+def number_as_text(value: Any) -> Any:
+    """A number where a URL or path is expected, as the text an environment
+    variable would hold: so a preparer judges ``0`` and ``"0"`` alike."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def split_list(value: Any) -> Any:
     """A preparer: "a, b,,c" -> ["a", "b", "c"] (one variable can hold a list)."""
     if isinstance(value, str):

@@ -186,6 +186,7 @@ def test_missing_milvus_lite_names_the_extra(
         ({}, "uri", "required"),
         ({"uri": "ftp://host"}, "uri", "http"),
         ({"uri": "vectors.sqlite"}, "uri", ".db"),
+        ({"uri": 0}, "uri", ".db"),  # as "0" from the environment
         ({"uri": "http://h:19530", "token": "t", "user": "u", "password": "p"}, None, "not both"),
         ({"uri": "http://h:19530", "user": "u"}, None, "go together"),
         ({"uri": "http://h:19530", "timeout": 0}, "timeout", "greater than"),

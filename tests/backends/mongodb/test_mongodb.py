@@ -674,6 +674,14 @@ def test_host_must_not_be_a_connection_string(host: str) -> None:
     assert "pw" not in str(caught.value)
 
 
+@pytest.mark.parametrize("url", [0, 5, 1.5])
+def test_a_number_is_no_url(url: float) -> None:
+    """The same as the string an environment variable would give (found by the fuzzer)."""
+    with pytest.raises(ConfigurationError, match="must start with mongodb://") as caught:
+        build(host="db.example", url=url)
+    assert caught.value.key == "url"
+
+
 def test_url_or_host_is_required() -> None:
     with pytest.raises(ConfigurationError):
         build(database="shop")

@@ -110,6 +110,7 @@ def test_a_key_qdrant_cannot_address_is_refused() -> None:
         ({"url": "ftp://h"}, "url", "http"),
         ({"url": "http://u:p@h:6333"}, "url", "credentials"),
         ({"url": "http://h:port"}, "url", "numeric port"),
+        ({"url": 0, "path": ":memory:"}, "url", "http"),  # as "0" from the environment
         ({"host": "h", "port": 0}, "port", None),
         ({"path": " ", "host": ""}, "path", "required"),
         ({"host": "h", "api_key": "clé"}, "api_key", "ASCII"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_plus
 
+from unifydb.options import number_as_text
+
 SCHEMES = ("mongodb://", "mongodb+srv://")
 #: client keyword arguments and URL options whose values are credentials
 SENSITIVE_OPTION = re.compile(r"password|secret|token|authmechanismproperties", re.IGNORECASE)
@@ -16,6 +18,7 @@ _OPTION_SEPARATOR = re.compile(r"[&;]")
 
 def check_url(value: object) -> object:
     """A preparer: refuse a URL pymongo would misread (without quoting it)."""
+    value = number_as_text(value)
     if not isinstance(value, str):
         return value
     if not value.startswith(SCHEMES):

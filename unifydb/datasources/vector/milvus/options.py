@@ -6,12 +6,13 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from unifydb.options import OptionError, Options, Port, PositiveInt, Secret, doc
+from unifydb.options import OptionError, Options, Port, PositiveInt, Secret, doc, number_as_text
 
 _SERVER_SCHEMES = ("http", "https", "tcp", "unix")
 
 
 def _server_or_lite(value: Any) -> Any:
+    value = number_as_text(value)
     if not isinstance(value, str):
         return value
     value = value.strip()

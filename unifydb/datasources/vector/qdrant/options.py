@@ -6,12 +6,13 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from unifydb.options import OptionError, Options, Port, Secret, doc
+from unifydb.options import OptionError, Options, Port, Secret, doc, number_as_text
 
 MEMORY = ":memory:"
 
 
 def _server_url(value: Any) -> Any:
+    value = number_as_text(value)
     if not isinstance(value, str):
         return value
     value = value.strip()
