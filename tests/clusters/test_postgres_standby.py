@@ -243,6 +243,53 @@ def test_a_standby_behind_max_replica_lag_is_skipped(
         registry.close_all()
 
 
+def test_a_standby_that_has_not_received_a_write_is_behind(
+    pg_cluster: Any, items: None, admin: tuple[Any, Any]
+) -> None:
+    """A standby that has replayed all it received is current only if it has
+    received all the primary wrote: with its WAL stream cut (replication
+    connections refused in pg_hba.conf, the walsender terminated), a write on
+    the primary takes reads off the standby until the standby has it. (Judged
+    by the standby alone, it looked current: it failed so before the primary's
+    position was read.)"""
+    primary_admin, _ = admin
+    registry = registry_for(pg=settings(pg_cluster, max_replica_lag=0.5))
+    datasource = registry.get_datasource("pg")
+    replica_engine = datasource.replicas()[0].get_engine()
+
+    def states() -> object:
+        return datasource._router.states()  # type: ignore[attr-defined]
+
+    hba = Path(primary_admin.execute("SHOW hba_file").fetchone()[0])
+    rules = hba.read_text()
+    hba.write_text("local replication all reject\nhost replication all all reject\n" + rules)
+    primary_admin.execute("SELECT pg_reload_conf()")
+    try:
+        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine), states()
+        primary_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+        time.sleep(1.0)  # what the standby replayed last is older than max_replica_lag
+        with registry.get_engine("pg").begin() as connection:
+            written = connection.execute(
+                insert(Item.__table__).returning(Item.id), {"n": 98}
+            ).scalar_one()
+        assert wait_until(
+            lambda: registry.get_replica_engine("pg") is not replica_engine, timeout=5
+        ), states()
+        with registry.session("pg", readonly=True) as session:
+            assert session.get(Item, written) is not None
+    finally:
+        hba.write_text(rules)
+        primary_admin.execute("SELECT pg_reload_conf()")
+    try:
+        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine, 30), states()
+        with registry.session("pg", readonly=True) as session:
+            assert session.execute(IN_RECOVERY).scalar_one() is True
+            assert session.get(Item, written) is not None
+        record("faults injected (WAL stream cut to a standby)")
+    finally:
+        registry.close_all()
+
+
 # ----------------------------------------------------------------------------- a standby dies
 
 READERS = 3

@@ -38,6 +38,10 @@ from unifydb.status import NodeStatus
 from .connect import connect_with_deadline, resolve_async_connect
 from .sockets import shutdown_socket
 
+#: whose probe connection: a replica's index, or ("primary", index), the primary's
+#: for that replica's checks
+ProbeKey = int | tuple[str, int]
+
 if TYPE_CHECKING:
     from .replicas import Replicas
     from .sql import SQLDatasource
@@ -154,7 +158,7 @@ class ReplicaRouter:
         self.token = next(_tokens)
         self._guard = threading.Lock()
         self._check_locks = [threading.Lock() for _ in self._states]
-        self._probes: dict[int, Any] = {}
+        self._probes: dict[ProbeKey, Any] = {}
         self._stop: threading.Event | None = None
 
     # ------------------------------------------------------------------ choosing
@@ -266,9 +270,11 @@ class ReplicaRouter:
         if not lock.acquire(timeout=limit):
             return self._states[index]  # another check is at it: its result stands
         try:
+            started = time.monotonic()
+            position = self._primary_position(index, limit)
             version, lag = call_with_deadline(
-                lambda: self._measure(index, replica),
-                limit,
+                lambda: self._measure(index, replica, position),
+                max(0.001, limit - (time.monotonic() - started)),
                 datasource=replica.name,
                 action="replica check",
                 interrupt=lambda worker: self._interrupt(index, replica),
@@ -284,23 +290,52 @@ class ReplicaRouter:
             lock.release()
         return self._states[index]
 
-    def _measure(self, index: int, replica: SQLDatasource[Any]) -> tuple[str | None, float | None]:
-        connection = self._probes.get(index)
-        if connection is None:
-            dialect = replica.get_engine().dialect
-            cargs, cparams = connect_params(replica, dialect)
-            connection = dialect.connect(*cargs, **cparams)
-            self._probes[index] = connection
-        return replica.replica_state(connection)
+    def _measure(
+        self, index: int, replica: SQLDatasource[Any], primary_position: str | None
+    ) -> tuple[str | None, float | None]:
+        return replica.replica_state(self._probe(index, replica), primary_position)
 
-    def _interrupt(self, index: int, replica: SQLDatasource[Any]) -> None:
-        connection = self._probes.get(index)
-        fd = replica.socket_fd(connection) if connection is not None else None
+    def _probe(self, key: ProbeKey, datasource: SQLDatasource[Any]) -> Any:
+        """The raw connection that checks ``key`` (a replica's index, or the
+        primary as seen for one): never the engines' pools, whose use would count
+        as reads or writes."""
+        connection = self._probes.get(key)
+        if connection is None:
+            dialect = datasource.get_engine().dialect
+            cargs, cparams = connect_params(datasource, dialect)
+            connection = dialect.connect(*cargs, **cparams)
+            self._probes[key] = connection
+        return connection
+
+    def _primary_position(self, index: int, limit: float) -> str | None:
+        """Where the primary's log is now (None: the type has no such measure, or
+        the primary did not say within ``limit``): a replica that has replayed up
+        to it is not behind, whether or not it has heard of later changes."""
+        primary = self._primary
+        if primary.primary_position_sql is None:
+            return None
+        key: ProbeKey = ("primary", index)
+        try:
+            return call_with_deadline(
+                lambda: primary.primary_position(self._probe(key, primary)),
+                limit / 2,
+                datasource=primary.name,
+                action="primary log position",
+                interrupt=lambda worker: self._interrupt(key, primary),
+            )
+        except Exception as error:  # the replica is still measured, on its own
+            self._drop_probe(key)
+            _logger.debug("reading the primary's log position failed: %r", error)
+            return None
+
+    def _interrupt(self, key: ProbeKey, datasource: SQLDatasource[Any]) -> None:
+        connection = self._probes.get(key)
+        fd = datasource.socket_fd(connection) if connection is not None else None
         if fd is not None:
             shutdown_socket(fd)
 
-    def _drop_probe(self, index: int) -> None:
-        connection = self._probes.pop(index, None)
+    def _drop_probe(self, key: ProbeKey) -> None:
+        connection = self._probes.pop(key, None)
         if connection is not None:
             try:
                 connection.close()
@@ -363,6 +398,7 @@ class ReplicaRouter:
             self.check(index)
             stop.wait(self._interval)
         self._drop_probe(index)
+        self._drop_probe(("primary", index))
 
     def stop(self) -> None:
         """Stop the background checks (they start again with the next routed read)."""

@@ -27,7 +27,13 @@ from .datasource import BUILD_LOCK, Datasource
 from .replicas import Replicas, replica_options
 from .routing import ReplicaRouter
 from .sockets import SocketTracker, fileno_of
-from .sql_replicas import health_with_replicas, parse_replica, replica_state, require_lag_measure
+from .sql_replicas import (
+    health_with_replicas,
+    parse_replica,
+    primary_position,
+    replica_state,
+    require_lag_measure,
+)
 from .sql_url import fields_from_url, merge_url, safe_url, url_text
 
 if TYPE_CHECKING:
@@ -59,6 +65,11 @@ class SQLDatasource(Datasource[SQLOptionsT]):
     #: one statement returning the seconds this server, a replica, is behind its
     #: primary (NULL: unknown); None when the type cannot tell (no max_replica_lag)
     replica_lag_sql: ClassVar[str | None] = None
+    #: on the primary: its log position now, as text (None: not measured)
+    primary_position_sql: ClassVar[str | None] = None
+    #: on a replica: 0 when it has replayed up to the position given as the one
+    #: parameter (``%s``), else its lag as replica_lag_sql measures it
+    replica_lag_after_sql: ClassVar[str | None] = None
     #: whether :meth:`replica_state` measures lag without ``replica_lag_sql``
     measures_replica_lag: ClassVar[bool] = False
 
@@ -340,10 +351,18 @@ class SQLDatasource(Datasource[SQLOptionsT]):
         replica.initialize()
         return replica
 
-    def replica_state(self, dbapi_connection: Any) -> tuple[str | None, float | None]:
+    def replica_state(
+        self, dbapi_connection: Any, primary_position: str | None = None
+    ) -> tuple[str | None, float | None]:
         """The server version and the seconds this server (a replica) is behind its
-        primary (None: not known), on a raw DBAPI connection that is left idle."""
-        return replica_state(self, dbapi_connection)
+        primary (None: not known), on a raw DBAPI connection that is left idle;
+        ``primary_position`` is what :meth:`primary_position` read on the primary
+        just before (a replica that replayed that far is not behind)."""
+        return replica_state(self, dbapi_connection, primary_position)
+
+    def primary_position(self, dbapi_connection: Any) -> str | None:
+        """Where this server's (a primary's) log is now: ``primary_position_sql``."""
+        return primary_position(self, dbapi_connection)
 
     # ------------------------------------------------------------------ health and lifecycle
 

@@ -55,16 +55,21 @@ def parse_replica(
 
 
 def replica_state(
-    datasource: SQLDatasource[Any], dbapi_connection: Any
+    datasource: SQLDatasource[Any], dbapi_connection: Any, primary_position: str | None = None
 ) -> tuple[str | None, float | None]:
-    """Server version and lag (``replica_lag_sql``) on a raw DBAPI connection."""
+    """Server version and lag (``replica_lag_after_sql`` when the primary's
+    position is known, else ``replica_lag_sql``) on a raw DBAPI connection."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(datasource.version_sql)
         row = cursor.fetchone()
         version = None if not row or row[0] is None else str(row[0]).splitlines()[0]
         lag = None
-        if datasource.replica_lag_sql is not None:
+        if primary_position is not None and datasource.replica_lag_after_sql is not None:
+            cursor.execute(datasource.replica_lag_after_sql, (primary_position,))
+            row = cursor.fetchone()
+            lag = None if not row or row[0] is None else float(row[0])
+        elif datasource.replica_lag_sql is not None:
             cursor.execute(datasource.replica_lag_sql)
             row = cursor.fetchone()
             lag = None if not row or row[0] is None else float(row[0])
@@ -73,6 +78,20 @@ def replica_state(
         # no transaction left open: on a hot standby it would hold back replay
         dbapi_connection.rollback()
     return version, lag
+
+
+def primary_position(datasource: SQLDatasource[Any], dbapi_connection: Any) -> str | None:
+    """``primary_position_sql`` on a raw DBAPI connection to the primary."""
+    if datasource.primary_position_sql is None:
+        return None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(datasource.primary_position_sql)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()
+    return None if not row or row[0] is None else str(row[0])
 
 
 def health_with_replicas(

@@ -43,7 +43,9 @@ class MySQLFamily(SQLDatasource[MyOptionsT]):
     version_sql = "SELECT VERSION()"
     measures_replica_lag = True
 
-    def replica_state(self, dbapi_connection: Any) -> tuple[str | None, float | None]:
+    def replica_state(
+        self, dbapi_connection: Any, primary_position: str | None = None
+    ) -> tuple[str | None, float | None]:
         version = _execute(dbapi_connection, self.version_sql)
         try:
             lag = replica_lag(dbapi_connection)

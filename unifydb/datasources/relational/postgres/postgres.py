@@ -54,8 +54,18 @@ class PostgresFamily(SQLDatasource[PgOptionsT]):
     url_dialects = frozenset({"postgresql", "postgres"})
     url_drivers = frozenset({"psycopg", "psycopg_async"})
     version_sql = "SHOW server_version"
-    # a standby that has replayed all it received is not behind; otherwise it is
-    # as far behind as the last transaction it replayed is old
+    # a standby that has replayed all the primary had written when the check began
+    # is not behind; otherwise it is as far behind as the last transaction it
+    # replayed is old. (Without the primary's position: all it has received, which
+    # misses what is on its way.)
+    primary_position_sql = "SELECT pg_current_wal_lsn()::text"
+    replica_lag_after_sql = (
+        "SELECT CASE"
+        " WHEN NOT pg_is_in_recovery() THEN 0"
+        " WHEN pg_last_wal_replay_lsn() >= %s::pg_lsn THEN 0"
+        " ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+        " END"
+    )
     replica_lag_sql = (
         "SELECT CASE"
         " WHEN NOT pg_is_in_recovery() THEN 0"
