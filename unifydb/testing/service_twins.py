@@ -70,7 +70,8 @@ class RedisTwin(ServiceTwin):
         self.db: int | None = None
 
     def server(self) -> str:
-        return self.variant(db=0).target().rsplit("/", 1)[0]
+        # the server without a database number (redis://host:port/0, unix://path?db=0)
+        return self.variant(db=0).target().removesuffix("/0").removesuffix("?db=0")
 
     def check(self) -> None:
         status = self.variant(db=0).health_check()
