@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from .twins import Twin, TwinContext
+from .store_twins import ServerStoreTwin
+from .twins import TwinContext
 from .workspace import TestDatabaseError
 
 if TYPE_CHECKING:
@@ -23,41 +24,11 @@ REDIS_CLAIM = "unifydb_test_claim:"
 REDIS_DEFAULT_DATABASES = 16
 
 
-class ServiceTwin(Twin):
-    """A twin reached through clients of the original's server, one per variant."""
-
-    def __init__(self, context: TwinContext) -> None:
-        super().__init__(context)
-        self._variants: dict[tuple[tuple[str, Any], ...], Datasource[Any]] = {}
-
-    def variant(self, **changes: Any) -> Datasource[Any]:
-        key = tuple(sorted(changes.items()))
-        if key not in self._variants:
-            self._variants[key] = self.context.admin(**changes)
-        return self._variants[key]
-
-    def client(self, **changes: Any) -> Any:
-        return self.variant(**changes).get_client()
-
-    def server(self) -> str:
-        return self.variant().target()
-
-    def check(self) -> None:
-        status = self.variant().health_check()
-        if not status.ok:
-            status.raise_for_status()
-
-    def close(self) -> None:
-        variants, self._variants = self._variants, {}
-        for datasource in variants.values():
-            datasource.close()
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisTwin(ServiceTwin):
+class RedisTwin(ServerStoreTwin):
     """Redis: an empty database number of the same server, counting down from
     the highest; claimed by a key in database 0 (``unifydb_test_claim:<n>``, the
     twin's name) so that concurrent runs and workers never share one, and
@@ -68,15 +39,21 @@ class RedisTwin(ServiceTwin):
         self.original_db = int(getattr(context.datasource.options, "db", 0) or 0)
         self.name = context.twin_name(f"db{self.original_db}")
         self.db: int | None = None
+        self._databases: dict[int, Datasource[Any]] = {}
+
+    def admin_changes(self) -> dict[str, Any]:
+        return {"db": 0}  # where the claims are kept
+
+    def client(self, *, db: int = 0) -> Any:
+        if db == 0:
+            return super().client()
+        if db not in self._databases:
+            self._databases[db] = self.context.admin(db=db)
+        return self._databases[db].get_client()
 
     def server(self) -> str:
         # the server without a database number (redis://host:port/0, unix://path?db=0)
-        return self.variant(db=0).target().removesuffix("/0").removesuffix("?db=0")
-
-    def check(self) -> None:
-        status = self.variant(db=0).health_check()
-        if not status.ok:
-            status.raise_for_status()
+        return super().server().removesuffix("/0").removesuffix("?db=0")
 
     def _database_count(self) -> int:
         try:
@@ -131,8 +108,14 @@ class RedisTwin(ServiceTwin):
     def where(self) -> str:
         return f"database {self.db} on {self.server()}"
 
+    def close(self) -> None:
+        databases, self._databases = self._databases, {}
+        for datasource in databases.values():
+            datasource.close()
+        super().close()
 
-class ElasticsearchTwin(ServiceTwin):
+
+class ElasticsearchTwin(ServerStoreTwin):
     """Elasticsearch: an ``index_prefix`` per run and worker; the indexes whose
     names start with it are deleted at the end. Code under test must name its
     indexes through ``datasource.index_name(name)``."""
@@ -168,7 +151,7 @@ class ElasticsearchTwin(ServiceTwin):
         return f"indexes {self.prefix}* on {self.server()}"
 
 
-class PineconeTwin(ServiceTwin):
+class PineconeTwin(ServerStoreTwin):
     """Pinecone: a namespace per run and worker, in the configured index (else
     in every index of the project); its records are deleted at the end. Indexes
     the tests create (``create_collection``) are the project's own: a namespace
@@ -183,7 +166,7 @@ class PineconeTwin(ServiceTwin):
         return {"namespace": self.namespace}
 
     def _indexes(self) -> list[Any]:
-        datasource: Any = self.variant()
+        datasource: Any = self.admin()
         client = datasource.get_client()
         configured = datasource.options.index_name
         names = [configured] if configured else list(client.list_indexes().names())
