@@ -7,7 +7,16 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import Meta
 
-from unifydb.options import OptionError, Options, Port, PositiveFloat, Secret, doc, split_list
+from unifydb.options import (
+    OptionError,
+    Options,
+    Port,
+    PositiveFloat,
+    Secret,
+    doc,
+    number_as_text,
+    split_list,
+)
 
 CONSISTENCY_LEVELS = (
     "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM",
@@ -16,9 +25,7 @@ CONSISTENCY_LEVELS = (
 
 
 def _consistency(value: Any) -> Any:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        # the driver's numbers (ConsistencyLevel.ONE == 1) would pass as the string "1"
-        raise ValueError("must be a level name such as LOCAL_QUORUM, not a number")
+    value = number_as_text(value)  # the driver's numbers (ONE == 1) are no level names
     if not isinstance(value, str):
         return value
     level = value.upper()
