@@ -43,6 +43,7 @@ from bench.core import (
     seconds,
 )
 from bench.env import POSTGRES, default_registry, pg_database, raw_engine, sql_datasource
+from bench.vectors import Data
 
 SEED = 20_240_611
 TARGET = 1.05
@@ -51,24 +52,9 @@ QDRANT_BATCH = 256
 Arm = Callable[[int, int], tuple[float, float]]
 
 
-class Data:
-    def __init__(self, count: int, queries: int, dimension: int) -> None:
-        import numpy as np
-
-        rng = np.random.default_rng(SEED)
-        self.dimension = dimension
-        self.vectors = rng.standard_normal((count, dimension), dtype=np.float32)
-        self.queries = rng.standard_normal((queries, dimension), dtype=np.float32)
-        self.ids = [f"id-{index}" for index in range(count)]
-        self.metadatas: list[dict[str, Any]] = [
-            {"n": index, "group": f"g{index % 10}"} for index in range(count)
-        ]
-        self.documents = [f"document number {index}" for index in range(count)]
-
-
 def backend_benchmarks(config: Config) -> list[Row]:
     rows: list[Row] = []
-    data = Data(config.backend_vectors, config.backend_queries, config.vector_dim)
+    data = Data(config.backend_vectors, config.backend_queries, config.vector_dim, seed=SEED)
     for keys, backend, run in (
         (("10a", "10b"), "qdrant", _qdrant),
         (("10c", "10d"), "pgvector", _pgvector),

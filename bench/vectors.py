@@ -56,10 +56,10 @@ Arm = Callable[[int, int], tuple[float, float]]
 
 
 class Data:
-    def __init__(self, count: int, queries: int, dimension: int) -> None:
+    def __init__(self, count: int, queries: int, dimension: int, *, seed: int = SEED) -> None:
         import numpy as np
 
-        rng = np.random.default_rng(SEED)
+        rng = np.random.default_rng(seed)
         self.dimension = dimension
         self.vectors = rng.standard_normal((count, dimension), dtype=np.float32)
         self.queries = rng.standard_normal((queries, dimension), dtype=np.float32)
