@@ -192,6 +192,11 @@ def test_reads_after_a_write_stay_on_the_primary_in_that_task_only(
 # ----------------------------------------------------------------------------- lag
 
 
+def states(datasource: Any) -> object:
+    """What the replica checks saw, for a failure's message."""
+    return datasource._router.states()
+
+
 def test_a_standby_behind_max_replica_lag_is_skipped(
     pg_cluster: Any, items: None, admin: tuple[Any, Any]
 ) -> None:
@@ -200,11 +205,10 @@ def test_a_standby_behind_max_replica_lag_is_skipped(
     datasource = registry.get_datasource("pg")
     replica_engine = datasource.replicas()[0].get_engine()
 
-    def states() -> object:  # what the checks saw, for a failure's message
-        return datasource._router.states()  # type: ignore[attr-defined]
-
     try:
-        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine), states()
+        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine), states(
+            datasource
+        )
         standby_admin.execute("SELECT pg_wal_replay_pause()")
         try:
             paused_at = time.monotonic()
@@ -213,7 +217,7 @@ def test_a_standby_behind_max_replica_lag_is_skipped(
                     insert(Item.__table__).returning(Item.id), {"n": 99}
                 ).scalar_one()
             assert wait_until(lambda: registry.get_replica_engine("pg") is not replica_engine), (
-                states()
+                states(datasource)
             )
             measure(
                 "postgres: seconds until a paused standby was skipped", time.monotonic() - paused_at
@@ -230,7 +234,9 @@ def test_a_standby_behind_max_replica_lag_is_skipped(
         finally:
             standby_admin.execute("SELECT pg_wal_replay_resume()")
         resumed_at = time.monotonic()
-        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine), states()
+        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine), states(
+            datasource
+        )
         measure(
             "postgres: seconds until a resumed standby was read again",
             time.monotonic() - resumed_at,
@@ -257,15 +263,14 @@ def test_a_standby_that_has_not_received_a_write_is_behind(
     datasource = registry.get_datasource("pg")
     replica_engine = datasource.replicas()[0].get_engine()
 
-    def states() -> object:
-        return datasource._router.states()  # type: ignore[attr-defined]
-
     hba = Path(primary_admin.execute("SHOW hba_file").fetchone()[0])
     rules = hba.read_text()
     hba.write_text("local replication all reject\nhost replication all all reject\n" + rules)
     primary_admin.execute("SELECT pg_reload_conf()")
     try:
-        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine), states()
+        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine), states(
+            datasource
+        )
         primary_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
         time.sleep(1.0)  # what the standby replayed last is older than max_replica_lag
         with registry.get_engine("pg").begin() as connection:
@@ -274,14 +279,16 @@ def test_a_standby_that_has_not_received_a_write_is_behind(
             ).scalar_one()
         assert wait_until(
             lambda: registry.get_replica_engine("pg") is not replica_engine, timeout=5
-        ), states()
+        ), states(datasource)
         with registry.session("pg", readonly=True) as session:
             assert session.get(Item, written) is not None
     finally:
         hba.write_text(rules)
         primary_admin.execute("SELECT pg_reload_conf()")
     try:
-        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine, 30), states()
+        assert wait_until(lambda: registry.get_replica_engine("pg") is replica_engine, 30), states(
+            datasource
+        )
         with registry.session("pg", readonly=True) as session:
             assert session.execute(IN_RECOVERY).scalar_one() is True
             assert session.get(Item, written) is not None

@@ -229,21 +229,25 @@ class StallingProxy:
             t.join(_JOIN_TIMEOUT)
 
 
+def _forward_each(sock: socket.socket, proxy: StallingProxy) -> None:
+    """Accept on ``sock`` until it is shut, handing each connection to ``proxy``."""
+    while True:
+        try:
+            client, _ = sock.accept()
+        except OSError:
+            return
+        proxy.accepted += 1
+        proxy._serve(client)
+
+
 @contextlib.contextmanager
 def stalling_proxy(target_host: str, target_port: int) -> Iterator[StallingProxy]:
     sock = _listener()
     proxy = StallingProxy(HOST, sock.getsockname()[1], target_host, target_port)
 
-    def accept_loop() -> None:
-        while True:
-            try:
-                client, _ = sock.accept()
-            except OSError:
-                return
-            proxy.accepted += 1
-            proxy._serve(client)
-
-    thread = threading.Thread(target=accept_loop, name="stalling-proxy", daemon=True)
+    thread = threading.Thread(
+        target=_forward_each, args=(sock, proxy), name="stalling-proxy", daemon=True
+    )
     thread.start()
     try:
         yield proxy
@@ -283,13 +287,7 @@ def proxy_opening_later(target_host: str, target_port: int, delay: float) -> Ite
         sock.listen(128)
         sockets.append(sock)
         late.opened_at = time.monotonic()
-        while True:
-            try:
-                client, _ = sock.accept()
-            except OSError:
-                return
-            proxy.accepted += 1
-            proxy._serve(client)
+        _forward_each(sock, proxy)
 
     thread = threading.Thread(target=open_later, name="late-proxy", daemon=True)
     thread.start()

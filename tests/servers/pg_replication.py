@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from . import ServerStartError, free_port
-from .tls_postgres import PG_BIN, PostgresServer, _chown_tree, _run_as, plain_postgres
+from .tls_postgres import PG_BIN, PostgresServer, plain_postgres, run_pg_tool
 
 #: added to the primary: replication over the unix socket (the standby's
 #: primary_conninfo), and WAL kept for a standby that was down a while
@@ -116,10 +115,7 @@ def _standby_of(primary: PostgresServer) -> PostgresServer:
 def _base_backup(primary: PostgresServer, standby: PostgresServer) -> None:
     base = standby.data_dir.parent
     standby.socket_dir.mkdir()
-    owner = _run_as()
-    if owner is not None:
-        _chown_tree(base, owner)
-    result = subprocess.run(
+    run_pg_tool(
         [
             str(PG_BIN / "pg_basebackup"),
             "-D",
@@ -137,16 +133,8 @@ def _base_backup(primary: PostgresServer, standby: PostgresServer) -> None:
             "fast",
             "--no-sync",
         ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        user=owner,
-        group=owner,
-        extra_groups=[] if owner else None,
+        base,
     )
-    if result.returncode != 0:
-        raise ServerStartError(f"pg_basebackup failed:\n{result.stdout}\n{result.stderr}")
     with (standby.data_dir / "postgresql.conf").open("a") as conf:
         conf.write(
             "\n# the standby's own address\n"

@@ -234,10 +234,7 @@ def _init_cluster(server: PostgresServer, base: Path) -> None:
         conf.append("ssl = off")
         hba.append("host all all 127.0.0.1/32 scram-sha-256")
 
-    owner = _run_as()
-    if owner is not None:
-        _chown_tree(base, owner)
-    result = subprocess.run(
+    run_pg_tool(
         [
             str(PG_BIN / "initdb"),
             "-D",
@@ -252,6 +249,21 @@ def _init_cluster(server: PostgresServer, base: Path) -> None:
             "--no-sync",
             "--no-instructions",
         ],
+        base,
+    )
+    with (server.data_dir / "postgresql.conf").open("a") as f:
+        f.write("\n# unifydb test harness\n" + "\n".join(conf) + "\n")
+    (server.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+
+
+def run_pg_tool(argv: list[str], base: Path) -> None:
+    """Run a PostgreSQL program on the folder ``base`` as the account that owns
+    it (PostgreSQL refuses to run as root); its output in the error if it fails."""
+    owner = _run_as()
+    if owner is not None:
+        _chown_tree(base, owner)
+    result = subprocess.run(
+        argv,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -261,10 +273,8 @@ def _init_cluster(server: PostgresServer, base: Path) -> None:
         extra_groups=[] if owner else None,
     )
     if result.returncode != 0:
-        raise ServerStartError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
-    with (server.data_dir / "postgresql.conf").open("a") as f:
-        f.write("\n# unifydb test harness\n" + "\n".join(conf) + "\n")
-    (server.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+        program = Path(argv[0]).name
+        raise ServerStartError(f"{program} failed:\n{result.stdout}\n{result.stderr}")
 
 
 def _create_app_role(server: PostgresServer) -> None:
