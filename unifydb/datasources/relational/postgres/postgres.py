@@ -54,11 +54,12 @@ class PostgresFamily(SQLDatasource[PgOptionsT]):
     url_dialects = frozenset({"postgresql", "postgres"})
     url_drivers = frozenset({"psycopg", "psycopg_async"})
     version_sql = "SHOW server_version"
-    # a standby that has replayed all the primary had written when the check began
+    # a standby that has replayed all the primary had logged when the check began
     # is not behind; otherwise it is as far behind as the last transaction it
     # replayed is old. (Without the primary's position: all it has received, which
-    # misses what is on its way.)
-    primary_position_sql = "SELECT pg_current_wal_lsn()::text"
+    # misses what is on its way.) The insert position, not the write position: a
+    # commit made with synchronous_commit = off is in the log before it is written.
+    primary_position_sql = "SELECT pg_current_wal_insert_lsn()::text"
     replica_lag_after_sql = (
         "SELECT CASE"
         " WHEN NOT pg_is_in_recovery() THEN 0"
